@@ -1,0 +1,288 @@
+"""orjson codec and validation for the wire contract.
+
+Validation is hand-written (it runs once per record on the hot path) and kept in agreement with
+the JSON Schema files by tests/test_schemas.py, which checks both against the same corpus.
+Errors name the field (as a JSON path) and say why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas.models import SCHEMA_VERSION, Author, EnrichedMention, Enrichment, Mention
+
+# A raw record larger than this is dead-lettered as too_large before it is parsed.
+MAX_RECORD_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 20_000
+MAX_ID_CHARS = 256
+
+_PLATFORM_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
+_BRAND_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]+)*")
+_RFC3339_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+_TOP_LEVEL = frozenset(
+    {
+        "schema_version", "id", "platform", "brand", "author", "text", "created_at",
+        "in_reply_to", "in_reply_to_author_id", "conversation_id", "lang", "url", "followers",
+    }
+)
+_AUTHOR_FIELDS = frozenset({"id", "handle", "is_brand"})
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeError(Exception):
+    """Why a record was rejected. ``reason`` is one of the dead-letter reasons."""
+
+    reason: str
+    detail: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail}" if self.field else self.detail
+
+
+def _fail(field: str, detail: str, reason: str = "schema_violation") -> DecodeError:
+    return DecodeError(reason=reason, detail=detail, field=field)
+
+
+def parse_rfc3339_ms(value: str) -> int:
+    """RFC 3339 timestamp → epoch milliseconds. Raises ValueError if not RFC 3339 with an offset."""
+    if not _RFC3339_RE.fullmatch(value):
+        raise ValueError(f"not an RFC 3339 timestamp with offset: {value!r}")
+    text = value.replace("t", "T").replace(" ", "T")
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    return int(round(datetime.fromisoformat(text).timestamp() * 1000))
+
+
+def _string(obj: dict[str, Any], key: str, path: str, *, required: bool, max_len: int,
+            min_len: int = 1) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required or (key in obj and min_len == 0):
+            raise _fail(path, "is required" if key not in obj else "must be a string, not null")
+        return None
+    if type(value) is not str:
+        raise _fail(path, f"must be a string, got {type(value).__name__}")
+    if len(value) < min_len:
+        raise _fail(path, "must not be empty")
+    if len(value) > max_len:
+        raise _fail(path, f"is {len(value)} characters, at most {max_len} allowed")
+    return value
+
+
+def mention_from_dict(obj: Any) -> Mention:
+    """Validate a decoded JSON value against mention.v1 and build the model."""
+    if type(obj) is not dict:
+        raise _fail("$", f"must be a JSON object, got {type(obj).__name__}")
+    if "schema_version" not in obj:
+        raise _fail("$.schema_version", "is required")
+    version = obj["schema_version"]
+    if version != SCHEMA_VERSION or type(version) is not int:
+        raise DecodeError(
+            reason="unknown_schema_version",
+            detail=f"{version!r} is not a known version (expected {SCHEMA_VERSION})",
+            field="$.schema_version",
+        )
+    extra = obj.keys() - _TOP_LEVEL
+    if extra:
+        raise _fail("$." + sorted(extra)[0], "is not a field of mention.v1")
+
+    mention_id = _string(obj, "id", "$.id", required=True, max_len=MAX_ID_CHARS)
+    platform = _string(obj, "platform", "$.platform", required=True, max_len=32)
+    assert platform is not None and mention_id is not None
+    if not _PLATFORM_RE.fullmatch(platform):
+        raise _fail("$.platform", f"{platform!r} must be lower-case letters, digits, _ . -")
+    brand = _string(obj, "brand", "$.brand", required=True, max_len=64)
+    assert brand is not None
+    if not _BRAND_RE.fullmatch(brand):
+        raise _fail("$.brand", f"{brand!r} must be letters, digits, _ . - (a brand key)")
+
+    author_obj = obj.get("author")
+    if author_obj is None:
+        raise _fail("$.author", "is required")
+    if type(author_obj) is not dict:
+        raise _fail("$.author", f"must be an object, got {type(author_obj).__name__}")
+    extra = author_obj.keys() - _AUTHOR_FIELDS
+    if extra:
+        raise _fail("$.author." + sorted(extra)[0], "is not a field of author")
+    author_id = _string(author_obj, "id", "$.author.id", required=True, max_len=MAX_ID_CHARS)
+    handle = _string(author_obj, "handle", "$.author.handle", required=True, max_len=256,
+                     min_len=0)
+    if "is_brand" not in author_obj:
+        raise _fail("$.author.is_brand", "is required")
+    is_brand = author_obj["is_brand"]
+    if type(is_brand) is not bool:
+        raise _fail("$.author.is_brand", f"must be true or false, got {type(is_brand).__name__}")
+
+    if "text" not in obj:
+        raise _fail("$.text", "is required")
+    text = obj["text"]
+    if type(text) is not str:
+        raise _fail("$.text", f"must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise DecodeError(
+            reason="too_large",
+            detail=f"is {len(text)} characters, at most {MAX_TEXT_CHARS} allowed",
+            field="$.text",
+        )
+
+    created_at = _string(obj, "created_at", "$.created_at", required=True, max_len=64)
+    assert created_at is not None
+    try:
+        created_at_ms = parse_rfc3339_ms(created_at)
+    except ValueError:
+        raise _fail("$.created_at", f"{created_at!r} is not an RFC 3339 date-time with offset")
+
+    lang = _string(obj, "lang", "$.lang", required=False, max_len=35)
+    if lang is not None and not _LANG_RE.fullmatch(lang):
+        raise _fail("$.lang", f"{lang!r} is not a language tag")
+    followers = obj.get("followers")
+    if followers is not None and (type(followers) is not int or followers < 0):
+        raise _fail("$.followers", "must be a non-negative integer")
+
+    return Mention(
+        id=mention_id,
+        platform=platform,
+        brand=brand,
+        author=Author(id=author_id or "", handle=handle or "", is_brand=is_brand),
+        text=text,
+        created_at=created_at,
+        created_at_ms=created_at_ms,
+        in_reply_to=_string(obj, "in_reply_to", "$.in_reply_to", required=False,
+                            max_len=MAX_ID_CHARS),
+        in_reply_to_author_id=_string(obj, "in_reply_to_author_id", "$.in_reply_to_author_id",
+                                      required=False, max_len=MAX_ID_CHARS),
+        conversation_id=_string(obj, "conversation_id", "$.conversation_id", required=False,
+                                max_len=MAX_ID_CHARS),
+        lang=lang,
+        url=_string(obj, "url", "$.url", required=False, max_len=2048, min_len=0),
+        followers=followers,
+    )
+
+
+def decode_mention(data: bytes | None, *, max_bytes: int = MAX_RECORD_BYTES) -> Mention:
+    """Bytes from mentions.raw → Mention, or DecodeError (not_json, too_large, schema_violation,
+    unknown_schema_version)."""
+    if data is None:
+        raise DecodeError(reason="not_json", detail="record has no value (tombstone)")
+    if len(data) > max_bytes:
+        raise DecodeError(
+            reason="too_large", detail=f"record is {len(data)} bytes, at most {max_bytes} allowed"
+        )
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(reason="not_json", detail=f"not valid JSON: {exc}") from None
+    return mention_from_dict(obj)
+
+
+def mention_to_dict(m: Mention) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": m.id,
+        "platform": m.platform,
+        "brand": m.brand,
+        "author": {"id": m.author.id, "handle": m.author.handle, "is_brand": m.author.is_brand},
+        "text": m.text,
+        "created_at": m.created_at,
+    }
+    for key in ("in_reply_to", "in_reply_to_author_id", "conversation_id", "lang", "url",
+                "followers"):
+        value = getattr(m, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def encode_mention(m: Mention) -> bytes:
+    return orjson.dumps(mention_to_dict(m))
+
+
+def encode_enriched(e: EnrichedMention) -> bytes:
+    en = e.enrichment
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "mention": mention_to_dict(e.mention),
+            "enrichment": {
+                "language": en.language,
+                "sentiment": en.sentiment,
+                "sentiment_score": en.sentiment_score,
+                "complaint": en.complaint,
+                "complaint_score": en.complaint_score,
+                "classifier": en.classifier,
+            },
+        }
+    )
+
+
+_SENTIMENTS = frozenset({"negative", "neutral", "positive"})
+_LANGUAGES = frozenset({"de", "en", "und"})
+
+
+def decode_enriched(data: bytes) -> EnrichedMention:
+    """Bytes from mentions.enriched → EnrichedMention (validated; raises DecodeError)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(reason="not_json", detail=f"not valid JSON: {exc}") from None
+    if type(obj) is not dict or obj.get("schema_version") != SCHEMA_VERSION:
+        raise DecodeError(reason="unknown_schema_version", detail="not an enriched_mention.v1",
+                          field="$.schema_version")
+    mention = mention_from_dict(obj.get("mention"))
+    en = obj.get("enrichment")
+    if type(en) is not dict:
+        raise _fail("$.enrichment", "is required and must be an object")
+    try:
+        enrichment = Enrichment(
+            language=en["language"],
+            sentiment=en["sentiment"],
+            sentiment_score=float(en["sentiment_score"]),
+            complaint=bool(en["complaint"]),
+            complaint_score=float(en["complaint_score"]),
+            classifier=str(en["classifier"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail("$.enrichment", f"missing or malformed field {exc}") from None
+    if enrichment.language not in _LANGUAGES:
+        raise _fail("$.enrichment.language", f"{enrichment.language!r} is not de, en or und")
+    if enrichment.sentiment not in _SENTIMENTS:
+        raise _fail("$.enrichment.sentiment", f"{enrichment.sentiment!r} is not a sentiment")
+    return EnrichedMention(mention=mention, enrichment=enrichment)
+
+
+def encode_dead_letter(
+    error: DecodeError,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int | None,
+    value: bytes | None,
+    key: bytes | None,
+    failed_at: str,
+) -> bytes:
+    """A dead_letter.v1 record: the original bytes (base64), the reason and where it came from."""
+    import base64
+
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "reason": error.reason,
+            "detail": error.detail,
+            "field": error.field,
+            "source": {"topic": topic, "partition": partition, "offset": offset,
+                       "timestamp_ms": timestamp_ms},
+            "original_value_b64": base64.b64encode(value or b"").decode(),
+            "original_key_b64": base64.b64encode(key).decode() if key is not None else None,
+            "failed_at": failed_at,
+        }
+    )

@@ -1,0 +1,165 @@
+"""The codec's hand-written validation agrees with the JSON Schema files, and says which field
+is wrong and why."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+from referencing import Registry, Resource
+
+from schemas.codec import (
+    DecodeError,
+    decode_enriched,
+    decode_mention,
+    encode_dead_letter,
+    encode_enriched,
+    encode_mention,
+    mention_from_dict,
+    parse_rfc3339_ms,
+)
+from schemas.models import EnrichedMention, Enrichment
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+REGISTRY = Registry().with_resources(
+    [(f"https://mentionwatch.dev/schemas/{n}", Resource.from_contents(_schema(n)))
+     for n in ("mention.v1.json", "enriched_mention.v1.json", "dead_letter.v1.json")]
+)
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = _schema(name)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, registry=REGISTRY, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+VALID: dict[str, Any] = {
+    "schema_version": 1,
+    "id": "1234567890",
+    "platform": "twitter",
+    "brand": "db",
+    "author": {"id": "42", "handle": "kunde42", "is_brand": False},
+    "text": "Mein ICE hat schon wieder 40 Minuten Verspätung &amp; keiner sagt was",
+    "created_at": "2026-11-23T08:15:00.250+01:00",
+    "in_reply_to": None,
+    "lang": "de",
+    "followers": 12,
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(VALID)
+    target = doc
+    keys = path.split(".")
+    for key in keys[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        del target[keys[-1]]
+    else:
+        target[keys[-1]] = value
+    return doc
+
+
+_DELETE = object()
+
+INVALID = [
+    # (document, reason, field)
+    (_with("id", _DELETE), "schema_violation", "$.id"),
+    (_with("id", 123), "schema_violation", "$.id"),
+    (_with("id", ""), "schema_violation", "$.id"),
+    (_with("platform", "Twitter!"), "schema_violation", "$.platform"),
+    (_with("brand", "has space"), "schema_violation", "$.brand"),
+    (_with("author", _DELETE), "schema_violation", "$.author"),
+    (_with("author", "someone"), "schema_violation", "$.author"),
+    (_with("author.is_brand", "no"), "schema_violation", "$.author.is_brand"),
+    (_with("author.id", _DELETE), "schema_violation", "$.author.id"),
+    (_with("author.extra", 1), "schema_violation", "$.author.extra"),
+    (_with("text", _DELETE), "schema_violation", "$.text"),
+    (_with("text", 5), "schema_violation", "$.text"),
+    (_with("text", "x" * 20001), "too_large", "$.text"),
+    (_with("created_at", "yesterday"), "schema_violation", "$.created_at"),
+    (_with("created_at", "2026-11-23T08:15:00"), "schema_violation", "$.created_at"),
+    (_with("followers", -1), "schema_violation", "$.followers"),
+    (_with("followers", "12"), "schema_violation", "$.followers"),
+    (_with("lang", "German"), "schema_violation", "$.lang"),
+    (_with("schema_version", 2), "unknown_schema_version", "$.schema_version"),
+    (_with("schema_version", _DELETE), "schema_violation", "$.schema_version"),
+    (_with("surprise", True), "schema_violation", "$.surprise"),
+]
+
+
+def test_valid_mention_passes_both_validators() -> None:
+    _validator("mention.v1.json").validate(VALID)
+    mention = mention_from_dict(VALID)
+    assert mention.created_at_ms == parse_rfc3339_ms("2026-11-23T07:15:00.250Z")
+    assert mention.author.handle == "kunde42"
+
+
+@pytest.mark.parametrize(("doc", "reason", "field"), INVALID)
+def test_invalid_mentions_rejected_by_both_with_field(doc: dict[str, Any], reason: str,
+                                                     field: str) -> None:
+    errors = list(_validator("mention.v1.json").iter_errors(doc))
+    assert errors, "the JSON Schema accepts what the codec must reject"
+    with pytest.raises(DecodeError) as info:
+        mention_from_dict(doc)
+    assert info.value.reason == reason
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_decode_rejects_non_json_and_oversized_records() -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_mention(b"{not json")
+    assert info.value.reason == "not_json"
+    with pytest.raises(DecodeError) as info:
+        decode_mention(b"[1,2]")
+    assert info.value.reason == "schema_violation" and info.value.field == "$"
+    big = orjson.dumps(VALID) + b" " * 70_000
+    with pytest.raises(DecodeError) as info:
+        decode_mention(big)
+    assert info.value.reason == "too_large"
+
+
+def test_round_trip_is_lossless_and_enriched_matches_schema() -> None:
+    mention = decode_mention(orjson.dumps(VALID))
+    again = decode_mention(encode_mention(mention))
+    assert again == mention
+    enriched = EnrichedMention(mention, Enrichment("de", "negative", -0.6, True, 0.91, "lexicon"))
+    data = encode_enriched(enriched)
+    _validator("enriched_mention.v1.json").validate(orjson.loads(data))
+    assert decode_enriched(data) == enriched
+
+
+def test_dead_letter_keeps_original_bytes_and_matches_schema() -> None:
+    import base64
+
+    original = b"\xff\xfe not json"
+    record = orjson.loads(encode_dead_letter(
+        DecodeError("not_json", "not valid JSON"), topic="mentions.raw", partition=3,
+        offset=17, timestamp_ms=1_700_000_000_000, value=original, key=b"k",
+        failed_at="2026-11-23T08:00:00.000Z"))
+    _validator("dead_letter.v1.json").validate(record)
+    assert base64.b64decode(record["original_value_b64"]) == original
+    assert record["source"] == {"topic": "mentions.raw", "partition": 3, "offset": 17,
+                                "timestamp_ms": 1_700_000_000_000}
+
+
+def test_rfc3339_parsing() -> None:
+    assert parse_rfc3339_ms("1970-01-01T00:00:01Z") == 1000
+    assert parse_rfc3339_ms("1970-01-01T01:00:00+01:00") == 0
+    assert parse_rfc3339_ms("2017-10-31 22:10:47.5z") == 1509487847500
+    with pytest.raises(ValueError):
+        parse_rfc3339_ms("2017-10-31")
