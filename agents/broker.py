@@ -4,6 +4,7 @@ in ~/.m2 and the classpath in MENTIONWATCH_HOME); no Docker engine, no tarball d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +72,9 @@ def _host_port(bootstrap: str) -> tuple[str, int]:
     try:
         return (host or "127.0.0.1"), int(port)
     except ValueError:
-        raise BrokerError(f"MENTIONWATCH_BOOTSTRAP_SERVERS={bootstrap!r} is not host:port") from None
+        raise BrokerError(
+            f"MENTIONWATCH_BOOTSTRAP_SERVERS={bootstrap!r} is not host:port"
+        ) from None
 
 
 def controller_port(settings: Settings) -> int:
@@ -185,7 +189,8 @@ def _read_pid(paths: BrokerPaths) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return pid
-    return pid if b"kafka.Kafka" in cmdline else None
+    # An empty cmdline is a process in the middle of exec: still ours.
+    return pid if (not cmdline or b"kafka.Kafka" in cmdline or b"java" in cmdline) else None
 
 
 def accepts_clients(bootstrap: str, timeout_s: float = 3.0) -> bool:
@@ -194,7 +199,8 @@ def accepts_clients(bootstrap: str, timeout_s: float = 3.0) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap,
+                                 request_timeout_ms=int(timeout_s * 1000),
                                  client_id="mentionwatch-broker-probe")
     except (KafkaError, OSError, ValueError):
         return False
@@ -213,12 +219,12 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start(settings: Settings, *, wait_s: float = 120.0) -> str:
+def start(settings: Settings, *, wait_s: float = 180.0) -> str:
     paths = BrokerPaths(settings.kafka_dir)
     host, port = _host_port(settings.bootstrap_servers)
     pid = _read_pid(paths)
     if pid is not None:
-        if _wait_ready(settings, paths, pid, wait_s):
+        if _wait_ready(settings, lambda: _read_pid(paths) == pid, wait_s):
             return f"broker already running (pid {pid}) on {host}:{port}"
         raise BrokerError(f"broker pid {pid} runs but does not accept clients; see {paths.logs}")
     if _port_open(host, port):
@@ -254,10 +260,18 @@ def start(settings: Settings, *, wait_s: float = 120.0) -> str:
             start_new_session=True,  # Ctrl-C in the terminal must not kill it mid-write
         )
     paths.pid.write_text(str(proc.pid))
-    if not _wait_ready(settings, paths, proc.pid, wait_s):
-        tail = _tail(paths.logs / "server.log") or _tail(paths.logs / "stdout.log")
-        stop(settings)
-        raise BrokerError(f"broker did not accept clients within {wait_s:.0f}s:\n{tail}")
+    if not _wait_ready(settings, lambda: proc.poll() is None, wait_s):
+        exited = proc.poll()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        paths.pid.unlink(missing_ok=True)
+        tail = _tail(paths.logs / "stdout.log") or _tail(paths.logs / "server.log")
+        why = (f"exited with code {exited}" if exited is not None
+               else f"did not accept clients within {wait_s:.0f}s")
+        raise BrokerError(f"broker {why}; last log lines:\n{tail}")
     return f"broker started (pid {proc.pid}, Kafka {KAFKA_VERSION}) on {host}:{port}"
 
 
@@ -268,11 +282,11 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _wait_ready(settings: Settings, paths: BrokerPaths, pid: int, wait_s: float) -> bool:
+def _wait_ready(settings: Settings, alive: Callable[[], bool], wait_s: float) -> bool:
     deadline = time.monotonic() + wait_s
     host, port = _host_port(settings.bootstrap_servers)
     while time.monotonic() < deadline:
-        if _read_pid(paths) != pid:
+        if not alive():
             return False
         if _port_open(host, port) and accepts_clients(settings.bootstrap_servers):
             return True
@@ -301,10 +315,8 @@ def stop(settings: Settings, *, wait_s: float = 60.0) -> str:
         time.sleep(0.2)
     else:
         os.kill(pid, signal.SIGKILL)
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if we started it in this process
     paths.pid.unlink(missing_ok=True)
     return f"broker stopped (pid {pid})"
 

@@ -3,6 +3,7 @@ source topic is missing at start consumes nothing until restarted)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from agents.config import Settings
@@ -55,7 +56,15 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
                 lines.append(f"created  {spec.name} ({settings.partitions} partitions)")
             except TopicAlreadyExistsError:
                 lines.append(f"exists   {spec.name}")
-        described = admin.describe_topics([s.name for s in topic_specs(settings)])
+        names = [s.name for s in topic_specs(settings)]
+        deadline = time.monotonic() + timeout_s
+        while True:  # new topics take a moment to appear in the metadata
+            described = admin.describe_topics(names)
+            if all(t.get("error_code") == 0 and t.get("partitions") for t in described):
+                break
+            if time.monotonic() > deadline:
+                raise TopicError(f"topics did not become available: {described}")
+            time.sleep(0.2)
         for topic in described:
             count = len(topic.get("partitions", []))
             if count != settings.partitions:

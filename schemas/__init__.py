@@ -10,7 +10,7 @@ from schemas.codec import (
     mention_from_dict,
     parse_rfc3339_ms,
 )
-from schemas.models import Author, Enrichment, EnrichedMention, Mention
+from schemas.models import Author, EnrichedMention, Enrichment, Mention
 
 __all__ = [
     "MAX_RECORD_BYTES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ _LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]+)*")
 _RFC3339_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOP_LEVEL = frozenset(
     {
         "schema_version", "id", "platform", "brand", "author", "text", "created_at",
@@ -59,7 +60,9 @@ def parse_rfc3339_ms(value: str) -> int:
     text = value.replace("t", "T").replace(" ", "T")
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"
-    return int(round(datetime.fromisoformat(text).timestamp() * 1000))
+    # Integer arithmetic: no float rounding in event times (audits must be exact).
+    delta = datetime.fromisoformat(text) - _EPOCH
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def _string(obj: dict[str, Any], key: str, path: str, *, required: bool, max_len: int,
@@ -139,7 +142,8 @@ def mention_from_dict(obj: Any) -> Mention:
     try:
         created_at_ms = parse_rfc3339_ms(created_at)
     except ValueError:
-        raise _fail("$.created_at", f"{created_at!r} is not an RFC 3339 date-time with offset")
+        raise _fail("$.created_at",
+                    f"{created_at!r} is not an RFC 3339 date-time with offset") from None
 
     lang = _string(obj, "lang", "$.lang", required=False, max_len=35)
     if lang is not None and not _LANG_RE.fullmatch(lang):

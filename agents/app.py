@@ -1,0 +1,206 @@
+"""The faust shell: app, topics, the enrich agent, dead letters and the web views.
+
+Everything that decides anything lives in streams/ (pure); this module moves bytes between
+Kafka, the core, Prometheus and HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from agents.config import Settings
+from agents.metrics import Metrics
+from schemas.codec import (
+    DecodeError,
+    decode_mention,
+    encode_dead_letter,
+    encode_enriched,
+    encode_mention,
+    mention_from_dict,
+)
+from streams.brands import BrandConfig
+from streams.classification import Classifier
+from streams.enrich import UnroutableMention, enrich
+
+log = logging.getLogger("mentionwatch")
+
+
+def wall_clock_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def raw_key(platform: str, mention_id: str) -> bytes:
+    return f"{platform}:{mention_id}".encode()
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    brands: BrandConfig
+    classifier: Classifier
+    classifier_name: str
+    metrics: Metrics
+    app: faust.App = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",")],
+            store=s.store,
+            datadir=str((s.home / f"worker-{s.web_port}").resolve()),
+            autodiscover=False,
+            topic_partitions=s.partitions,
+            topic_replication_factor=1,
+            topic_allow_declare=True,
+            web_enabled=True,
+            web_host=s.web_host,
+            web_bind=s.web_host,
+            web_port=s.web_port,
+            # Serving table contents over HTTP would publish customers' thread state.
+            web_tables_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            web_router_enabled=False,
+            web_metrics_enabled=False,
+            # Our records are bytes we encode ourselves (orjson); tables store bytes too.
+            key_serializer="raw",
+            value_serializer="raw",
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            producer_linger=0.005,
+            stream_wait_empty=False,
+            processing_guarantee="at_least_once",
+        )
+        self.raw_topic = self.app.topic(s.topic_raw, key_type=bytes, value_type=bytes,
+                                        key_serializer="raw", value_serializer="raw")
+        self.enriched_topic = self.app.topic(s.topic_enriched, key_type=bytes, value_type=bytes,
+                                             key_serializer="raw", value_serializer="raw",
+                                             partitions=s.partitions)
+        self.dlq_topic = self.app.topic(s.topic_dlq, key_type=bytes, value_type=bytes,
+                                        key_serializer="raw", value_serializer="raw")
+        self.events_topic = self.app.topic(s.topic_events, key_type=bytes, value_type=bytes,
+                                           key_serializer="raw", value_serializer="raw")
+        self._register_enrich_agent()
+        self._register_web()
+        from agents.tracking import Tracker
+
+        self.tracker = Tracker(self)
+
+    # -- dead letters -------------------------------------------------------------------------
+    async def dead_letter(self, error: DecodeError, message: Any) -> None:
+        record = encode_dead_letter(
+            error,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+            value=message.value,
+            key=message.key,
+            failed_at=wall_clock_iso(),
+        )
+        # Awaited to delivery: a dead letter must not be lost even if the worker dies next.
+        fut = await self.dlq_topic.send(key=message.key, value=record)
+        await fut
+        self.metrics.dead_letters.labels(reason=error.reason).inc()
+        log.warning("dead letter %s[%s]@%s: %s: %s", message.topic, message.partition,
+                    message.offset, error.reason, error.detail)
+
+    # -- the enrich agent ---------------------------------------------------------------------
+    def _register_enrich_agent(self) -> None:
+        settings = self.settings
+        metrics = self.metrics
+        classify = self.classifier.classify
+        processed = metrics.processed.labels(agent="enrich")
+
+        async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                message = event.message
+                processed.inc()
+                metrics.last_processed.set(time.time())
+                try:
+                    mention = decode_mention(event.value, max_bytes=settings.max_record_bytes)
+                    enriched, _post, key = enrich(mention, classify, self.classifier_name,
+                                                  self.brands)
+                except DecodeError as error:
+                    await self.dead_letter(error, message)
+                    continue
+                except UnroutableMention as exc:
+                    await self.dead_letter(DecodeError("unroutable", str(exc)), message)
+                    continue
+                except Exception as exc:  # a bug must not stop the stream or lose the record
+                    log.exception("processing error at %s[%s]@%s", message.topic,
+                                  message.partition, message.offset)
+                    await self.dead_letter(
+                        DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message
+                    )
+                    continue
+                await self.enriched_topic.send(key=key.encode(), value=encode_enriched(enriched))
+                metrics.mentions.labels(
+                    brand=metrics.brand_label(mention.brand), platform=mention.platform,
+                    sentiment=enriched.enrichment.sentiment,
+                ).inc()
+
+        self.enrich_agent = self.app.agent(self.raw_topic, name="mentionwatch.enrich")(
+            enrich_agent
+        )
+
+    # -- web ------------------------------------------------------------------------------------
+    def _register_web(self) -> None:
+        pipeline = self
+
+        class MentionsView(View):
+            async def post(self, request: Request) -> Response:
+                return await pipeline.post_mentions(self, request)
+
+        class HealthView(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok", "app": pipeline.settings.app_id})
+
+        self.app.page("/mentions")(MentionsView)
+        self.app.page("/healthz")(HealthView)
+
+    async def post_mentions(self, view: View, request: Request) -> Response:
+        body = await request.read()
+        if len(body) > 16 * 1024 * 1024:
+            return view.json({"error": "request body over 16 MiB"}, status=413)
+        import orjson
+
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return view.json({"accepted": 0, "rejected": 1,
+                              "errors": [{"index": None, "reason": "not_json",
+                                          "detail": f"not valid JSON: {exc}"}]}, status=400)
+        items = payload if isinstance(payload, list) else [payload]
+        mentions = []
+        errors = []
+        for index, item in enumerate(items):
+            try:
+                mention = mention_from_dict(item)
+                if len(encode_mention(mention)) > self.settings.max_record_bytes:
+                    raise DecodeError("too_large", f"encoded mention is over "
+                                      f"{self.settings.max_record_bytes} bytes")
+                mentions.append(mention)
+            except DecodeError as error:
+                errors.append({"index": index, "reason": error.reason, "field": error.field,
+                               "detail": error.detail})
+        if errors:
+            # All or nothing: the client fixes the batch and resends it whole.
+            return view.json({"accepted": 0, "rejected": len(errors), "errors": errors},
+                             status=400)
+        futures = [
+            await self.raw_topic.send(key=raw_key(m.platform, m.id), value=encode_mention(m),
+                                      timestamp=m.created_at_ms / 1000)
+            for m in mentions
+        ]
+        for fut in futures:
+            await fut
+        return view.json({"accepted": len(mentions), "rejected": 0}, status=202)

@@ -1,0 +1,188 @@
+"""The `mentionwatch` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agents.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mentionwatch")
+def main() -> None:
+    """mentionwatch: measure whether brands answer public complaints, live and auditable."""
+
+
+@main.group()
+def broker() -> None:
+    """Run a local Apache Kafka broker (KRaft, single node) under MENTIONWATCH_HOME."""
+
+
+@broker.command("start")
+def broker_start() -> None:
+    """Start the broker (idempotent); returns when it accepts clients."""
+    from agents import broker as b
+
+    try:
+        click.echo(b.start(_settings()))
+    except b.BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@broker.command("stop")
+def broker_stop() -> None:
+    """Stop the broker cleanly."""
+    from agents import broker as b
+
+    click.echo(b.stop(_settings()))
+
+
+@broker.command("status")
+def broker_status() -> None:
+    """Say what runs where (exit 1 when the broker is not running)."""
+    from agents import broker as b
+
+    ok, text = b.status(_settings())
+    click.echo(text)
+    sys.exit(0 if ok else 1)
+
+
+@main.group()
+def topics() -> None:
+    """Manage the topics."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create mentions.raw, mentions.enriched, mentions.dlq and complaints.events."""
+    from agents.topics import TopicError, ensure_topics
+
+    try:
+        for line in ensure_topics(_settings()):
+            click.echo(line)
+    except TopicError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker (enrich, complaint tracking, metrics, HTTP ingest)."""
+    from agents.worker import run_worker
+
+    run_worker(_settings())
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "twcs"]), default="jsonl",
+              show_default=True, help="jsonl: mention.v1 per line; twcs: Customer Support on "
+              "Twitter CSV.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write rejected lines here, verbatim, to fix and re-ingest.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> None:
+    """Validate mentions from FILE and produce them to mentions.raw."""
+    from agents.ingest import ingest_jsonl
+
+    settings = _settings()
+    if fmt == "twcs":
+        from agents.ingest import ingest_twcs
+
+        result = ingest_twcs(settings, file, progress=not no_progress)
+    else:
+        result = ingest_jsonl(settings, file, rejects_path=rejects, progress=not no_progress)
+    click.echo(result.summary())
+    sys.exit(1 if result.rejected else 0)
+
+
+@main.command()
+@click.option("--from", "from_", required=True, help="Start of the event-time range (RFC 3339 "
+              "or YYYY-MM-DD), inclusive.")
+@click.option("--to", "to", required=True, help="End of the event-time range, exclusive.")
+@click.option("--brand", default=None, help="Only this brand.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="md",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report here (default: stdout).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None,
+           no_progress: bool) -> None:
+    """Audit an event-time range from mentions.raw: the same core as the live workers, judged by
+    the event-time watermark only, so the same records always give the same report."""
+    from agents.replay import parse_time, run_replay
+    from agents.worker import load_brand_config
+    from streams.classification import get_classifier
+
+    settings = _settings()
+    try:
+        from_ms, to_ms = parse_time(from_), parse_time(to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if to_ms <= from_ms:
+        raise click.BadParameter("--to must be after --from")
+    config = load_brand_config(settings)
+    report, stats = run_replay(settings, config, get_classifier(settings.classifier),
+                               settings.classifier, from_ms=from_ms, to_ms=to_ms, brand=brand,
+                               fmt=fmt, progress=not no_progress)
+    if output is None:
+        click.echo(report, nl=False)
+    else:
+        output.write_text(report, encoding="utf-8")
+    rate = stats.read / stats.seconds if stats.seconds else 0.0
+    click.echo(f"replayed {stats.read} records ({stats.in_range} in range, {stats.invalid} "
+               f"invalid, {stats.unroutable} unroutable) in {stats.seconds:.2f}s "
+               f"({rate:,.0f} records/s)", err=True)
+
+
+@main.command()
+@click.option("--rate", type=float, default=8.0, show_default=True,
+              help="Demo mentions per second.")
+@click.option("--count", type=int, default=None, help="Stop after this many (default: run "
+              "until Ctrl-C).")
+def demo(rate: float, count: int | None) -> None:
+    """Start the broker and a worker, feed a generated German/English demo stream for fictional
+    brands, and print what the pipeline sees. Ctrl-C stops everything."""
+    from agents.demo import run_demo
+
+    sys.exit(run_demo(_settings(), rate=rate, count=count))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                default="-")
+@click.option("--lang", default=None, help="Language hint (de, en) for every text.")
+@click.option("--field", "text_field", default="text", show_default=True,
+              help="For JSON lines input: the field holding the text.")
+def classify(file: str, lang: str | None, text_field: str) -> None:
+    """Classify texts (plain lines or JSON lines) from FILE or stdin; one JSON object per line."""
+    from agents.classify_cli import classify_lines
+
+    with click.open_file(file, "r", encoding="utf-8") as handle:
+        classify_lines(handle, sys.stdout, text_field=text_field, lang=lang)
+
+
+@main.command("eval-classifier")
+@click.option("--airline", type=click.Path(path_type=Path), default=None,
+              help="Airline tweets CSV (default ../shared/data/airline/dev.csv).")
+@click.option("--germeval", type=click.Path(path_type=Path), default=None,
+              help="GermEval 2017 TSV (default ../shared/data/germeval2017/dev.tsv).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def eval_classifier(airline: Path | None, germeval: Path | None, as_json: bool) -> None:
+    """Measure the classifier against the majority-class and VADER baselines."""
+    from agents import eval_classifier as ev
+
+    ev.main(airline=airline, germeval=germeval, as_json=as_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""`mentionwatch demo`: the whole local stack on an embedded default, printing what it sees."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agents.config import Settings
+from streams.demo import generate
+
+DEMO_BRANDS_FILE = Path(__file__).with_name("demo_brands.toml")
+COLOURS = {"negative": "\033[31m", "positive": "\033[32m", "neutral": "\033[37m"}
+RESET = "\033[0m"
+
+
+def wait_healthy(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    url = f"http://{settings.web_host}:{settings.web_port}/healthz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start_worker(settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker"], env=env, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # we stop it ourselves, in order, on Ctrl-C
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _line(record: dict[str, object], colour: bool) -> str:
+    mention = record["mention"]
+    en = record["enrichment"]
+    assert isinstance(mention, dict) and isinstance(en, dict)
+    who = mention["author"]["handle"]  # type: ignore[index]
+    tag = "REPLY" if mention["author"]["is_brand"] else (  # type: ignore[index]
+        "COMPLAINT" if en["complaint"] else "mention")
+    text = str(mention["text"]).replace("\n", " ")
+    if len(text) > 90:
+        text = text[:87] + "..."
+    sentiment = str(en["sentiment"])
+    if colour:
+        sentiment = COLOURS.get(sentiment, "") + sentiment + RESET
+    return (f"{mention['brand']:<11} [{en['language']}] {sentiment:<8} "
+            f"{tag:<9} @{who}: {text}")
+
+
+def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from agents import broker
+    from agents.topics import ensure_topics
+
+    colour = sys.stdout.isatty()
+    print("mentionwatch demo: starting the local Kafka broker ...", flush=True)
+    was_running = broker.status(settings)[0]
+    print(broker.start(settings), flush=True)
+    for line in ensure_topics(settings):
+        print("topic", line)
+    env = {}
+    if not os.environ.get("MENTIONWATCH_BRANDS_FILE"):
+        env["MENTIONWATCH_BRANDS_FILE"] = str(DEMO_BRANDS_FILE)
+    log_path = settings.home / "logs" / "demo-worker.log"
+    worker = start_worker(settings, log_path, env)
+    print(f"starting a worker (log: {log_path}) ...", flush=True)
+    counts: Counter[str] = Counter()
+    producer = None
+    consumer = None
+    try:
+        if not wait_healthy(settings, worker, 120):
+            print(f"the worker did not come up; see {log_path}", file=sys.stderr)
+            return 1
+        print(f"worker up: HTTP ingest on http://{settings.web_host}:{settings.web_port}"
+              f"/mentions, metrics on http://{settings.metrics_host}:{settings.metrics_port}"
+              "/metrics", flush=True)
+        print("feeding the demo stream; Ctrl-C stops everything.\n", flush=True)
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+        consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
+                                 enable_auto_commit=False, group_id=None,
+                                 auto_offset_reset="latest")
+        consumer.subscribe([settings.topic_enriched, settings.topic_events])
+        consumer.poll(timeout_ms=1000)  # join before we produce, so we see everything
+        start_wall = time.time()
+        stream = generate(seed=int(start_wall), start_ms=int(start_wall * 1000),
+                          count=count, rate_per_s=rate, id_prefix=f"demo{int(start_wall)}")
+        pending = next(stream, None)
+        while pending is not None or counts["enriched"] < counts["sent"]:
+            now_ms = int(time.time() * 1000)
+            while pending is not None and _event_ms(pending) <= now_ms:
+                producer.send(settings.topic_raw, key=pending["id"].encode(),
+                              value=orjson.dumps(pending), timestamp_ms=_event_ms(pending))
+                counts["sent"] += 1
+                pending = next(stream, None)
+            for records in consumer.poll(timeout_ms=100).values():
+                for rec in records:
+                    data = orjson.loads(rec.value)
+                    if rec.topic == settings.topic_enriched:
+                        counts["enriched"] += 1
+                        counts["complaints"] += bool(data["enrichment"]["complaint"])
+                        print(_line(data, colour), flush=True)
+                    elif data.get("complaint") and data.get("kind") != "opened":
+                        counts[data["kind"]] += 1
+                        print(_transition_line(data, colour), flush=True)
+            if worker.poll() is not None:
+                print(f"the worker stopped unexpectedly; see {log_path}", file=sys.stderr)
+                return 1
+        return 0
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
+        if producer is not None:
+            producer.close()
+        if consumer is not None:
+            consumer.close()
+        stop_process(worker)
+        if not was_running:
+            print(broker.stop(settings))
+        print("demo summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _transition_line(event: dict[str, Any], colour: bool) -> str:
+    kind = str(event["kind"]).upper()
+    if colour:
+        kind = ("\033[32m" if kind == "ANSWERED" else "\033[33m" if kind == "OVERDUE"
+                else "\033[31m") + kind + RESET
+    if event.get("first_response_ms") is not None:
+        detail = f"first response after {event['first_response_ms'] / 1000:.0f}s"
+    elif event.get("unanswered_age_ms") is not None:
+        detail = f"unanswered for {event['unanswered_age_ms'] / 1000:.0f}s"
+    else:
+        detail = ""
+    return f"{event['brand']:<11} {'':4} >>> {kind} complaint {event['mention_id']} {detail}"
+
+
+def _event_ms(mention: dict[str, object]) -> int:
+    from schemas.codec import parse_rfc3339_ms
+
+    return parse_rfc3339_ms(str(mention["created_at"]))

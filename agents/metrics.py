@@ -1,0 +1,59 @@
+"""The Prometheus exporter's metric objects (reference: docs/operations.md).
+
+Own CollectorRegistry (never the global one, see FAUST_NOTES); label values are bounded: brands
+not in the brand configuration are folded into brand="_unconfigured".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+UNCONFIGURED = "_unconfigured"
+FIRST_RESPONSE_BUCKETS = (
+    60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800,
+)
+DEAD_LETTER_REASONS = (
+    "not_json", "schema_violation", "unknown_schema_version", "too_large", "unroutable",
+    "processing_error",
+)
+
+
+class Metrics:
+    def __init__(self, configured_brands: Iterable[str]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.brands = frozenset(configured_brands)
+        r = self.registry
+        bp = ["brand", "platform"]
+        self.mentions = Counter("mentionwatch_mentions", "Mentions enriched.",
+                                [*bp, "sentiment"], registry=r)
+        self.complaints = Counter("mentionwatch_complaints", "Complaints opened (inbound, "
+                                  "classified as complaint).", bp, registry=r)
+        self.answered = Counter("mentionwatch_complaints_answered",
+                                "Complaints answered within the ignore deadline.", bp, registry=r)
+        self.answered_late = Counter("mentionwatch_complaints_answered_late",
+                                     "Ignored complaints answered after the deadline.", bp,
+                                     registry=r)
+        self.ignored = Counter("mentionwatch_complaints_ignored",
+                               "Complaints unanswered past the ignore deadline.", bp, registry=r)
+        self.dead_letters = Counter("mentionwatch_dead_letters",
+                                    "Records sent to the dead-letter topic.", ["reason"],
+                                    registry=r)
+        # Gauges derived from the tracking state (open, overdue, oldest open, share window,
+        # consumer lag) are produced at scrape time by agents.tracking.StateCollector.
+        self.sla = Gauge("mentionwatch_brand_sla_seconds", "The brand's configured SLA.",
+                         ["brand"], registry=r)
+        self.ignore_after = Gauge("mentionwatch_brand_ignore_after_seconds",
+                                  "The brand's configured ignore deadline.", ["brand"],
+                                  registry=r)
+        self.last_processed = Gauge(
+            "mentionwatch_last_processed_timestamp_seconds",
+            "Wall-clock time this worker last processed a record.", registry=r)
+        self.processed = Counter("mentionwatch_records_processed",
+                                 "Records processed, by agent.", ["agent"], registry=r)
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason=reason)
+
+    def brand_label(self, brand: str) -> str:
+        return brand if brand in self.brands else UNCONFIGURED
