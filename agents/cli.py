@@ -131,8 +131,8 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     if to_ms <= from_ms:
         raise click.BadParameter("--to must be after --from")
     config = load_brand_config(settings)
-    report, stats = run_replay(settings, config, get_classifier(settings.classifier),
-                               settings.classifier, from_ms=from_ms, to_ms=to_ms, brand=brand,
+    classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
+    report, stats = run_replay(settings, config, classifier, settings.classifier, from_ms=from_ms, to_ms=to_ms, brand=brand,
                                fmt=fmt, progress=not no_progress)
     if output is None:
         click.echo(report, nl=False)

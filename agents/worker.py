@@ -26,7 +26,7 @@ def build_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
 
     brands = load_brand_config(settings)
     metrics = Metrics(brands.brands.keys())
-    classifier = get_classifier(settings.classifier)
+    classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
     return Pipeline(settings=settings, brands=brands, classifier=classifier,
                     classifier_name=settings.classifier, metrics=metrics)
 
