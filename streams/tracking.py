@@ -1,0 +1,609 @@
+"""Complaint ↔ answer tracking (pure: no I/O, no clock; time is passed in as epoch ms).
+
+One ``ThreadState`` per routing key (one customer on one platform) holds the customer's posts and
+the brands' replies to them. Everything the state *says* (``item_statuses``) is a pure function of
+the set of posts and the evaluation instant, so it doesn't depend on arrival order or duplicates.
+What the state has *announced* (transitions) is the difference between that view at the state's
+clock and what it announced before; see docs/semantics.md for the rules and worked examples.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+from schemas.models import Mention
+from streams.brands import BrandConfig
+from streams.business_time import business_deadline_ms, business_elapsed_ms
+
+__all__ = [
+    "ItemStatus",
+    "Post",
+    "ThreadState",
+    "Transition",
+    "advance",
+    "apply_post",
+    "compact",
+    "from_json",
+    "item_statuses",
+    "next_due_ms",
+    "post_from_mention",
+    "routing_key",
+    "state_key",
+    "statuses_of",
+    "to_json",
+    "transition_to_dict",
+    "unanswered_business_age_ms",
+]
+
+TransitionKind = Literal["opened", "answered", "overdue", "ignored", "answered_late",
+                         "corrected"]
+StatusName = Literal["open", "answered", "ignored"]
+
+STATE_VERSION = 1
+# At most this many compacted ids are remembered per key (the newest win).
+MAX_REMEMBERED_IDS = 2_000
+
+_OPENED = 1
+_ANSWERED = 2
+_OVERDUE = 4
+_IGNORED = 8
+_LATE = 16
+_BIT_KINDS: tuple[tuple[int, TransitionKind], ...] = (
+    (_OPENED, "opened"), (_ANSWERED, "answered"), (_OVERDUE, "overdue"),
+    (_IGNORED, "ignored"), (_LATE, "answered_late"),
+)
+# Order of transitions that share an instant: a timeline reads naturally.
+_KIND_RANK = {"opened": 0, "overdue": 1, "ignored": 2, "corrected": 3, "answered": 4,
+              "answered_late": 5}
+
+_F_BRAND = 1
+_F_COMPLAINT = 2
+
+
+# -- input ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One mention reduced to what tracking needs."""
+
+    id: str
+    platform: str
+    brand: str
+    author_id: str
+    author_handle: str
+    is_brand: bool
+    created_at_ms: int
+    in_reply_to: str | None
+    in_reply_to_author_id: str | None
+    conversation_id: str | None
+    complaint: bool
+
+
+def post_from_mention(m: Mention, complaint: bool, config: BrandConfig) -> Post:
+    """The brand's own posts are never complaints (SEMANTICS)."""
+    is_brand = m.author.is_brand or config.is_brand_account(m.brand, m.author.handle)
+    return Post(
+        id=m.id, platform=m.platform, brand=m.brand, author_id=m.author.id,
+        author_handle=m.author.handle, is_brand=is_brand, created_at_ms=m.created_at_ms,
+        in_reply_to=m.in_reply_to, in_reply_to_author_id=m.in_reply_to_author_id,
+        conversation_id=m.conversation_id, complaint=complaint and not is_brand,
+    )
+
+
+def routing_key(post: Post) -> str | None:
+    """The co-partitioning key: the customer the post is by (inbound) or answers (brand reply).
+
+    None for a brand post that replies to nobody (it answers nothing) and for a brand reply
+    without in_reply_to_author_id (it can't be matched: the shell dead-letters it)."""
+    if not post.is_brand:
+        return f"{post.platform}:{post.author_id}"
+    if post.in_reply_to is None or post.in_reply_to_author_id is None:
+        return None
+    return f"{post.platform}:{post.in_reply_to_author_id}"
+
+
+def state_key(post: Post) -> str:
+    """The key of the state a post is applied to: its routing key, or, for a post that answers
+    nothing, its own author (what the enrich step keys such records by)."""
+    return routing_key(post) or f"{post.platform}:{post.author_id}"
+
+
+# -- state ---------------------------------------------------------------------------------------
+
+class PostRec(NamedTuple):
+    """What the state keeps of a post (platform and, for inbound posts, author are the key's)."""
+
+    brand: str
+    created_ms: int
+    is_brand: bool
+    complaint: bool
+    in_reply_to: str | None
+    conversation_id: str | None
+
+
+@dataclass(slots=True)
+class ThreadState:
+    """Tracking state of one routing key. Treat as immutable: the functions return new states.
+
+    posts: every known post of the key; announced: per inbound item, the set of transition
+    kinds announced so far (bit set) and when its announced decision happened; compacted: ids
+    dropped by compaction → when, so a redelivery changes nothing; clock_ms: the largest
+    ``now`` seen (the clock never goes back); latest_event_ms: the largest event time seen."""
+
+    key: str
+    clock_ms: int | None = None
+    latest_event_ms: int | None = None
+    posts: dict[str, PostRec] = field(default_factory=dict)
+    announced: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    compacted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def platform(self) -> str:
+        return self.key.split(":", 1)[0]
+
+    def max_event_ms(self) -> int:
+        """The largest event time this state has seen (0 if none: it is a max-candidate)."""
+        if self.latest_event_ms is not None:
+            return self.latest_event_ms
+        return self.clock_ms if self.clock_ms is not None else 0
+
+
+# -- output --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ItemStatus:
+    """The view of one inbound mention at an instant. ``overdue``: its SLA was breached (the
+    unanswered business age passed the SLA, before it was answered or until now); the audit's
+    "overdue" count is open items with overdue=True. ``answered_late``: ignored, then answered.
+    ``first_response_ms`` is calendar time (answered or answered late), ``decided_at_ms`` the
+    answer's time (answered) or the ignore-deadline instant (ignored)."""
+
+    mention_id: str
+    brand: str
+    platform: str
+    complaint: bool
+    created_at_ms: int
+    status: StatusName
+    overdue: bool
+    answered_late: bool
+    first_response_ms: int | None
+    decided_at_ms: int | None
+    author_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One announced change of an item. ``at_ms`` is event time: the item's creation (opened),
+    the answer's time (answered, answered_late, corrected), or the deadline instant, when the
+    business budget ran out (overdue: SLA; ignored: ignore deadline). ``unanswered_age_ms`` is
+    the calendar age at the deadline (overdue, ignored). ``corrected`` withdraws kinds announced
+    earlier that late-arriving records proved wrong; they are listed in ``retracts``."""
+
+    kind: TransitionKind
+    mention_id: str
+    brand: str
+    platform: str
+    author_key: str
+    complaint: bool
+    mention_created_at_ms: int
+    at_ms: int
+    first_response_ms: int | None = None
+    unanswered_age_ms: int | None = None
+    retracts: tuple[str, ...] = ()
+
+
+def transition_to_dict(t: Transition) -> dict[str, Any]:
+    """The complaints.events record (JSON object)."""
+    out: dict[str, Any] = {
+        "schema_version": 1,
+        "kind": t.kind,
+        "mention_id": t.mention_id,
+        "brand": t.brand,
+        "platform": t.platform,
+        "author_key": t.author_key,
+        "complaint": t.complaint,
+        "mention_created_at_ms": t.mention_created_at_ms,
+        "at_ms": t.at_ms,
+        "first_response_ms": t.first_response_ms,
+        "unanswered_age_ms": t.unanswered_age_ms,
+    }
+    if t.kind == "corrected":
+        out["retracts"] = list(t.retracts)
+    return out
+
+
+# -- serialisation -------------------------------------------------------------------------------
+
+def to_json(state: ThreadState) -> bytes:
+    """Compact JSON for the table: {"v","k","c","l","p":{id:[brand,t,flags,irt,conv]},
+    "a":{id:[bits,decided_at]},"x":{id:compacted_at}} (empty maps omitted)."""
+    obj: dict[str, Any] = {"v": STATE_VERSION, "k": state.key, "c": state.clock_ms,
+                           "l": state.latest_event_ms}
+    if state.posts:
+        obj["p"] = {
+            pid: [r.brand, r.created_ms,
+                  (_F_BRAND if r.is_brand else 0) | (_F_COMPLAINT if r.complaint else 0),
+                  r.in_reply_to, r.conversation_id]
+            for pid, r in state.posts.items()
+        }
+    if state.announced:
+        obj["a"] = {pid: [bits, at] for pid, (bits, at) in state.announced.items()}
+    if state.compacted:
+        obj["x"] = state.compacted
+    return orjson.dumps(obj)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string or null, got {type(value).__name__}")
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def from_json(data: bytes) -> ThreadState:
+    """Inverse of to_json. Raises ValueError on anything that isn't a v1 state."""
+    try:
+        obj = orjson.loads(data)
+        if type(obj) is not dict or obj.get("v") != STATE_VERSION:
+            raise ValueError("not a tracking state (v1)")
+        key = obj["k"]
+        if type(key) is not str:
+            raise ValueError("key must be a string")
+        posts = {}
+        for pid, (brand, created, flags, irt, conv) in obj.get("p", {}).items():
+            if type(brand) is not str:
+                raise ValueError("brand must be a string")
+            flags = _int(flags)
+            posts[pid] = PostRec(brand, _int(created), bool(flags & _F_BRAND),
+                                 bool(flags & _F_COMPLAINT), _opt_str(irt), _opt_str(conv))
+        announced = {pid: (_int(bits), _opt_int(at)) for pid, (bits, at)
+                     in obj.get("a", {}).items()}
+        compacted = {pid: _int(at) for pid, at in obj.get("x", {}).items()}
+        return ThreadState(key=key, clock_ms=_opt_int(obj.get("c")),
+                           latest_event_ms=_opt_int(obj.get("l")), posts=posts,
+                           announced=announced, compacted=compacted)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed tracking state: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"malformed tracking state: {exc}") from None
+
+
+# -- the rules -----------------------------------------------------------------------------------
+
+class _Item(NamedTuple):
+    """Event-time facts of one inbound item (deadlines from its brand's policy)."""
+
+    id: str
+    rec: PostRec
+    answer_ms: int | None  # earliest answering post's event time
+    sla_deadline_ms: int  # the SLA budget is used up here
+    overdue_from_ms: int  # first instant with business age > SLA
+    ignore_deadline_ms: int  # the ignore budget is used up here
+    ignored_from_ms: int  # first instant with business age > ignore deadline
+
+
+def _conversations(posts: dict[str, PostRec]) -> dict[str, str]:
+    """Post id → conversation representative. A conversation is a connected component of the
+    graph joining each post to its in_reply_to and to its conversation_id: for consistent data
+    exactly the reply tree (conversation_id is the root's id), and adding posts only ever merges
+    conversations, which keeps the rules order-independent even for inconsistent data."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while (p := parent.get(root, root)) != root:
+            root = p
+        while (p := parent.get(x, x)) != root:  # path compression
+            parent[x] = root
+            x = p
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+
+    for pid, rec in posts.items():
+        if rec.in_reply_to is not None:
+            union(pid, rec.in_reply_to)
+        if rec.conversation_id is not None:
+            union(pid, rec.conversation_id)
+    return {pid: find(pid) for pid in posts}
+
+
+def _first_answers(posts: dict[str, PostRec]) -> dict[str, int]:
+    """Inbound id → event time of the earliest brand post that answers it.
+
+    Brand post B (brand b) answers inbound M (brand b) when B replies to an inbound post X of the
+    key's author (M itself or another) in M's conversation with X.created >= M.created and
+    B.created >= M.created. Per (conversation, brand) a sweep over items by creation time,
+    newest first, keeps the running minimum of the answer times whose threshold
+    min(X.created, B.created) admits the item."""
+    conv = _conversations(posts)
+    items: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    answers: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for pid, rec in posts.items():
+        if rec.is_brand:
+            target = posts.get(rec.in_reply_to) if rec.in_reply_to is not None else None
+            if target is not None and not target.is_brand:
+                assert rec.in_reply_to is not None
+                threshold = min(target.created_ms, rec.created_ms)
+                answers[(conv[rec.in_reply_to], rec.brand)].append((threshold, rec.created_ms))
+        else:
+            items[(conv[pid], rec.brand)].append((rec.created_ms, pid))
+    out: dict[str, int] = {}
+    for group, candidates in answers.items():
+        members = items.get(group)
+        if not members:
+            continue
+        candidates.sort(reverse=True)
+        members.sort(reverse=True)
+        best: int | None = None
+        i = 0
+        for created, pid in members:
+            while i < len(candidates) and candidates[i][0] >= created:
+                if best is None or candidates[i][1] < best:
+                    best = candidates[i][1]
+                i += 1
+            if best is not None:
+                out[pid] = best
+    return out
+
+
+def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
+    answers = _first_answers(state.posts)
+    out = []
+    for pid, rec in state.posts.items():
+        if rec.is_brand:
+            continue
+        sla, ignore_after, cal = config.budgets(rec.brand)
+        c = rec.created_ms
+        out.append(_Item(
+            id=pid, rec=rec, answer_ms=answers.get(pid),
+            sla_deadline_ms=business_deadline_ms(c, sla, cal),
+            overdue_from_ms=business_deadline_ms(c, sla + 1, cal),
+            ignore_deadline_ms=business_deadline_ms(c, ignore_after, cal),
+            ignored_from_ms=business_deadline_ms(c, ignore_after + 1, cal),
+        ))
+    out.sort(key=lambda it: (it.rec.created_ms, it.id))
+    return out
+
+
+def _view(item: _Item, t: int | None) -> tuple[int, int | None]:
+    """The kinds true of the item at clock t (bit set) and its decision instant.
+
+    Everything is event time: an answer counts from its own time on; the item is overdue
+    (ignored) from the first instant its business age exceeds the SLA (ignore deadline), unless
+    an answer came before that instant."""
+    bits = _OPENED
+    if t is None:
+        return bits, None
+    a = item.answer_ms
+    decided: int | None = None
+    if a is not None and a < item.ignored_from_ms and a <= t:
+        bits |= _ANSWERED
+        decided = a
+    if t >= item.overdue_from_ms and (a is None or a >= item.overdue_from_ms):
+        bits |= _OVERDUE
+    if t >= item.ignored_from_ms and (a is None or a >= item.ignored_from_ms):
+        bits |= _IGNORED
+        decided = item.ignore_deadline_ms
+        if a is not None and a <= t:
+            bits |= _LATE
+    return bits, decided
+
+
+def _transition(kind: TransitionKind, item: _Item, key: str, platform: str,
+                retracts: tuple[str, ...] = ()) -> Transition:
+    c = item.rec.created_ms
+    a = item.answer_ms
+    at, first, age = c, None, None
+    if kind in ("answered", "answered_late", "corrected") and a is not None:
+        at, first = a, a - c
+    elif kind == "overdue":
+        at, age = item.sla_deadline_ms, item.sla_deadline_ms - c
+    elif kind == "ignored":
+        at, age = item.ignore_deadline_ms, item.ignore_deadline_ms - c
+    return Transition(kind=kind, mention_id=item.id, brand=item.rec.brand, platform=platform,
+                      author_key=key, complaint=item.rec.complaint, mention_created_at_ms=c,
+                      at_ms=at, first_response_ms=first, unanswered_age_ms=age,
+                      retracts=retracts)
+
+
+def _evaluate(state: ThreadState, config: BrandConfig,
+              now_ms: int | None) -> tuple[ThreadState, list[Transition]]:
+    clock = state.clock_ms
+    if now_ms is not None and (clock is None or now_ms > clock):
+        clock = now_ms
+    platform = state.platform
+    transitions: list[Transition] = []
+    announced: dict[str, tuple[int, int | None]] = {}
+    for item in _items(state, config):
+        bits, decided = _view(item, clock)
+        before = state.announced.get(item.id, (0, None))[0]
+        announced[item.id] = (bits, decided)
+        if bits == before:
+            continue
+        for bit, kind in _BIT_KINDS:
+            if bits & bit and not before & bit:
+                transitions.append(_transition(kind, item, state.key, platform))
+        withdrawn = tuple(kind for bit, kind in _BIT_KINDS if before & bit and not bits & bit)
+        if withdrawn:
+            transitions.append(_transition("corrected", item, state.key, platform, withdrawn))
+    if clock == state.clock_ms and announced == state.announced:
+        return state, []
+    transitions.sort(key=lambda t: (t.at_ms, _KIND_RANK[t.kind], t.mention_id))
+    new = ThreadState(key=state.key, clock_ms=clock, latest_event_ms=state.latest_event_ms,
+                      posts=state.posts, announced=announced, compacted=state.compacted)
+    return new, transitions
+
+
+def _rec_order(rec: PostRec) -> tuple[Any, ...]:
+    return (rec.created_ms, rec.brand, rec.is_brand, rec.complaint,
+            rec.in_reply_to is not None, rec.in_reply_to or "",
+            rec.conversation_id is not None, rec.conversation_id or "")
+
+
+def _ingest(state: ThreadState, post: Post) -> ThreadState:
+    latest = state.latest_event_ms
+    if latest is None or post.created_at_ms > latest:
+        latest = post.created_at_ms
+    stored = routing_key(post) is not None and post.id not in state.compacted
+    rec = PostRec(post.brand, post.created_at_ms, post.is_brand, post.complaint,
+                  post.in_reply_to, post.conversation_id)
+    old = state.posts.get(post.id)
+    if stored and old is not None and old != rec:
+        # The same id with other content (e.g. re-enriched): keep one deterministically, so
+        # the outcome doesn't depend on which came first.
+        stored = _rec_order(rec) < _rec_order(old)
+    elif old is not None:
+        stored = False
+    if not stored and latest == state.latest_event_ms:
+        return state
+    posts = state.posts
+    if stored:
+        posts = dict(posts)
+        posts[post.id] = rec
+    return ThreadState(key=state.key, clock_ms=state.clock_ms, latest_event_ms=latest,
+                       posts=posts, announced=state.announced, compacted=state.compacted)
+
+
+def apply_post(state: ThreadState | None, post: Post, config: BrandConfig,
+               now_ms: int) -> tuple[ThreadState, list[Transition]]:
+    """Add one post (idempotent; a duplicate or compacted id changes nothing) and evaluate the
+    key's items at the clock max(state clock, now_ms). Returns the new state and what changed.
+
+    A post whose routing_key is None (a brand post replying to nobody) answers nothing: it is
+    not stored, it only moves the clock. The state must be the one of state_key(post)."""
+    key = state_key(post)
+    if state is None:
+        state = ThreadState(key=key)
+    elif state.key != key:
+        raise ValueError(f"post {post.id} belongs to key {key!r}, not {state.key!r}")
+    return _evaluate(_ingest(state, post), config, now_ms)
+
+
+def advance(state: ThreadState, config: BrandConfig,
+            now_ms: int) -> tuple[ThreadState, list[Transition]]:
+    """The clock moved on: announce what time alone changed (overdue, ignored, and answers whose
+    event time the clock has now reached)."""
+    return _evaluate(state, config, now_ms)
+
+
+def next_due_ms(state: ThreadState, config: BrandConfig) -> int | None:
+    """The earliest instant after the state's clock at which time alone changes what the state
+    announces (None: nothing pending). The shell calls advance() once its clock reaches it."""
+    clock = state.clock_ms
+    due: int | None = None
+    for item in _items(state, config):
+        a = item.answer_ms
+        candidates = [item.overdue_from_ms, item.ignored_from_ms]
+        if a is not None:
+            candidates.append(a)
+            if a < item.overdue_from_ms:
+                candidates = [a]
+            elif a < item.ignored_from_ms:
+                candidates = [a, item.overdue_from_ms]
+        for t in candidates:
+            if (clock is None or t > clock) and (due is None or t < due):
+                due = t
+    return due
+
+
+def item_statuses(state: ThreadState, config: BrandConfig, now_ms: int) -> list[ItemStatus]:
+    """Every inbound item of the state as seen at now_ms (a pure function of the set of posts
+    and now_ms: arrival order, duplicates and the state's clock don't matter). Sorted by
+    (created_at_ms, mention_id)."""
+    platform = state.platform
+    out = []
+    for item in _items(state, config):
+        bits, decided = _view(item, now_ms)
+        a = item.answer_ms
+        answered = a is not None and a <= now_ms
+        status: StatusName = ("answered" if bits & _ANSWERED
+                              else "ignored" if bits & _IGNORED else "open")
+        out.append(ItemStatus(
+            mention_id=item.id, brand=item.rec.brand, platform=platform,
+            complaint=item.rec.complaint, created_at_ms=item.rec.created_ms, status=status,
+            overdue=bool(bits & _OVERDUE), answered_late=bool(bits & _LATE),
+            first_response_ms=(a - item.rec.created_ms) if answered and a is not None else None,
+            decided_at_ms=decided if status != "open" else None, author_key=state.key,
+        ))
+    return out
+
+
+def unanswered_business_age_ms(status: ItemStatus, config: BrandConfig, now_ms: int) -> int:
+    """Business age of an open item at now (0 for decided items): for alerts and dashboards."""
+    if status.status != "open":
+        return 0
+    _, _, cal = config.budgets(status.brand)
+    return business_elapsed_ms(status.created_at_ms, now_ms, cal)
+
+
+def compact(state: ThreadState, now_ms: int, retention_ms: int) -> ThreadState | None:
+    """Forget conversations that are over: a conversation is dropped when every inbound item in
+    it has an announced decision at or before now - retention and every post in it is at least
+    that old (brand posts waiting for the post they answer are kept as long). Dropped ids are
+    remembered (at most MAX_REMEMBERED_IDS, for another retention) so a redelivery changes
+    nothing. Returns None when nothing is left."""
+    horizon = now_ms - retention_ms
+    conv = _conversations(state.posts)
+    members: dict[str, list[str]] = defaultdict(list)
+    for pid, c in conv.items():
+        members[c].append(pid)
+    drop: list[str] = []
+    for ids in members.values():
+        done = True
+        for pid in ids:
+            rec = state.posts[pid]
+            if rec.created_ms > horizon:
+                done = False
+                break
+            if not rec.is_brand:
+                bits, decided = state.announced.get(pid, (0, None))
+                if not bits & (_ANSWERED | _IGNORED) or decided is None or decided > horizon:
+                    done = False
+                    break
+        if done:
+            drop.extend(ids)
+    remembered = {pid: at for pid, at in state.compacted.items() if at > horizon}
+    for pid in drop:
+        remembered[pid] = now_ms
+    if len(remembered) > MAX_REMEMBERED_IDS:
+        newest = sorted(remembered.items(), key=lambda kv: (kv[1], kv[0]))[-MAX_REMEMBERED_IDS:]
+        remembered = dict(newest)
+    if not drop and remembered == state.compacted:
+        return state if state.posts or state.compacted else None
+    dropped = set(drop)
+    posts = {pid: rec for pid, rec in state.posts.items() if pid not in dropped}
+    if not posts and not remembered:
+        return None
+    announced = {pid: v for pid, v in state.announced.items() if pid not in dropped}
+    return ThreadState(key=state.key, clock_ms=state.clock_ms,
+                       latest_event_ms=state.latest_event_ms, posts=posts,
+                       announced=announced, compacted=remembered)
+
+
+def statuses_of(states: Iterable[ThreadState], config: BrandConfig,
+                now_ms: int) -> list[ItemStatus]:
+    """All items of many states at now_ms, sorted by (author_key, created, id)."""
+    out: list[ItemStatus] = []
+    for state in sorted(states, key=lambda s: s.key):
+        out.extend(item_statuses(state, config, now_ms))
+    return out
