@@ -76,7 +76,8 @@ class Pipeline:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_linger=0.005,
-            stream_wait_empty=False,
+            # Finish the record in hand before a rebalance or shutdown hands its partition on.
+            stream_wait_empty=True,
             processing_guarantee="at_least_once",
         )
         self.raw_topic = self.app.topic(s.topic_raw, key_type=bytes, value_type=bytes,

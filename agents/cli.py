@@ -132,8 +132,9 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         raise click.BadParameter("--to must be after --from")
     config = load_brand_config(settings)
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
-    report, stats = run_replay(settings, config, classifier, settings.classifier, from_ms=from_ms, to_ms=to_ms, brand=brand,
-                               fmt=fmt, progress=not no_progress)
+    report, stats = run_replay(settings, config, classifier, settings.classifier,
+                               from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
+                               progress=not no_progress)
     if output is None:
         click.echo(report, nl=False)
     else:

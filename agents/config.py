@@ -49,6 +49,7 @@ class Settings:
     topic_enriched: str = "mentions.enriched"
     topic_dlq: str = "mentions.dlq"
     topic_events: str = "complaints.events"
+    topic_ticks: str = "mentionwatch.ticks"
     app_id: str = "mentionwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -84,6 +85,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         topic_enriched=prefix + "mentions.enriched",
         topic_dlq=prefix + "mentions.dlq",
         topic_events=prefix + "complaints.events",
+        topic_ticks=prefix + "mentionwatch.ticks",
         bootstrap_servers=env.get("MENTIONWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         home=Path(env.get("MENTIONWATCH_HOME", ".mentionwatch")),
         partitions=_int(env, "MENTIONWATCH_PARTITIONS", 6, minimum=1),

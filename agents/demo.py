@@ -65,8 +65,8 @@ def _line(record: dict[str, object], colour: bool) -> str:
     mention = record["mention"]
     en = record["enrichment"]
     assert isinstance(mention, dict) and isinstance(en, dict)
-    who = mention["author"]["handle"]  # type: ignore[index]
-    tag = "REPLY" if mention["author"]["is_brand"] else (  # type: ignore[index]
+    who = mention["author"]["handle"]
+    tag = "REPLY" if mention["author"]["is_brand"] else (
         "COMPLAINT" if en["complaint"] else "mention")
     text = str(mention["text"]).replace("\n", " ")
     if len(text) > 90:

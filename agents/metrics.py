@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 UNCONFIGURED = "_unconfigured"
 FIRST_RESPONSE_BUCKETS = (
@@ -37,9 +37,18 @@ class Metrics:
                                      registry=r)
         self.ignored = Counter("mentionwatch_complaints_ignored",
                                "Complaints unanswered past the ignore deadline.", bp, registry=r)
+        self.corrections = Counter(
+            "mentionwatch_complaint_corrections",
+            "Announced transitions retracted because a late record proved them wrong (e.g. an "
+            "'ignored' whose answer arrived after the clock passed the deadline).",
+            [*bp, "retracted"], registry=r)
         self.dead_letters = Counter("mentionwatch_dead_letters",
                                     "Records sent to the dead-letter topic.", ["reason"],
                                     registry=r)
+        self.first_response = Histogram(
+            "mentionwatch_first_response_seconds",
+            "First response time of answered complaints (late answers included).", bp,
+            buckets=FIRST_RESPONSE_BUCKETS, registry=r)
         # Gauges derived from the tracking state (open, overdue, oldest open, share window,
         # consumer lag) are produced at scrape time by agents.tracking.StateCollector.
         self.sla = Gauge("mentionwatch_brand_sla_seconds", "The brand's configured SLA.",

@@ -23,6 +23,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Dead letters wait for a human: keep them as long as raw mentions.
         TopicSpec(settings.topic_dlq, {"retention.ms": "-1", "max.message.bytes": "2097152"}),
         TopicSpec(settings.topic_events, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        # Timer ticks routed through the tracking agent (see agents/tracking.py).
+        TopicSpec(settings.topic_ticks, {"retention.ms": str(3600 * 1000)}),
     ]
 
 

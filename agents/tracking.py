@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import orjson
@@ -49,7 +49,7 @@ log = logging.getLogger("mentionwatch.tracking")
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as aiokafka and Java) gives a key."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -126,9 +126,13 @@ class Tracker:
         s = self.settings
         self.table = app.Table(
             "threads", default=None, key_type=bytes, value_type=bytes, partitions=s.partitions,
-            # The timer writes (ages, compacts) outside stream iteration.
-            use_partitioner=True,
         )
+        # faust tables (RocksDB) can only be written while processing a record of the table's
+        # partition. So the timer doesn't age state itself: it sends a tick to each of its
+        # partitions of this co-partitioned topic, and the agent ages that partition.
+        self.ticks_topic = app.topic(s.topic_ticks, key_type=bytes, value_type=bytes,
+                                     partitions=s.partitions)
+        source = app.topic(s.topic_enriched, s.topic_ticks, key_type=bytes, value_type=bytes)
         self.indexes: dict[int, PartitionIndex] = {}
         self.assigned: frozenset[int] = frozenset()
         self.needs_rebuild = True
@@ -139,12 +143,13 @@ class Tracker:
             self.metrics.sla.labels(brand=key).set(policy.sla_ms / 1000)
             self.metrics.ignore_after.labels(brand=key).set(policy.ignore_after_ms / 1000)
         self.processed = self.metrics.processed.labels(agent="tracking")
-        app.agent(pipeline.enriched_topic, name="mentionwatch.track")(self._agent)
+        app.agent(source, name="mentionwatch.track")(self._agent)
         app.timer(s.tick_interval_s)(self._tick)
 
-        @app.on_rebalance_complete.connect
-        async def _on_rebalance(sender: Any = None, **kwargs: Any) -> None:
-            self.needs_rebuild = True
+        async def _on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.needs_rebuild = True  # tables were restored: derive the index again
+
+        app.on_rebalance_complete.connect(cast(Any, _on_rebalance))
 
     def _clock(self, partition: int) -> PartitionIndex:
         index = self.indexes.get(partition)
@@ -156,8 +161,12 @@ class Tracker:
 
     # -- the agent ----------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
+        ticks = self.settings.topic_ticks
         async for event in stream.events():
             message = event.message
+            if message.topic == ticks:
+                await self._age_partition(message.partition)
+                continue
             self.processed.inc()
             self.metrics.last_processed.set(time.time())
             try:
@@ -165,15 +174,26 @@ class Tracker:
             except DecodeError as error:
                 await self.pipeline.dead_letter(error, message)
                 continue
-            post = post_from_mention(enriched.mention, enriched.enrichment.complaint, self.config)
-            key: bytes = message.key
-            index = self._clock(message.partition)
-            now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
-            raw = self.table.get(key)
-            state = from_json(raw) if raw is not None else None
-            new_state, transitions = apply_post(state, post, self.config, now_ms)
-            self._store(key, new_state, index, now_ms)
+            try:
+                post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
+                                         self.config)
+                key: bytes = message.key
+                index = self._clock(message.partition)
+                now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
+                raw = self.table.get(key)
+                state = from_json(raw) if raw is not None else None
+                new_state, transitions = apply_post(state, post, self.config, now_ms)
+            except Exception as exc:  # a bug must not stop the stream or lose the record
+                log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
+                              message.offset)
+                await self.pipeline.dead_letter(
+                    DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+                continue
+            # Announce before recording that we announced: if the worker dies in between, the
+            # record is processed again and the transitions repeat (at least once) rather than
+            # being lost.
             await self._emit(transitions)
+            self._store(key, new_state, index, now_ms)
 
     def _store(self, key: bytes, state: ThreadState | None, index: PartitionIndex,
                now_ms: int) -> None:
@@ -208,6 +228,9 @@ class Tracker:
                     m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
             elif t.kind == "ignored":
                 m.ignored.labels(**labels).inc()
+            elif t.kind == "corrected":
+                for kind in t.retracts:
+                    m.corrections.labels(**labels, retracted=kind).inc()
             elif t.kind == "answered_late":
                 m.answered_late.labels(**labels).inc()
                 if t.first_response_ms is not None:
@@ -263,32 +286,40 @@ class Tracker:
         active = self._active_partitions()
         if self.needs_rebuild or active != self.assigned:
             self._rebuild(active)
-        wall_ms = int(time.time() * 1000)
         for p in sorted(active):
-            index = self._clock(p)
-            now_ms = index.clock.now(wall_ms)
-            if now_ms is None:
+            await self.ticks_topic.send(key=b"tick", value=b"", partition=p)
+        self.snapshot = self._gauges(int(time.time() * 1000))
+
+    async def _age_partition(self, partition: int) -> None:
+        """Runs in the agent, on a tick of `partition`: decide what time alone decides, compact,
+        and refresh the statuses the gauges read."""
+        if partition not in self.indexes:
+            return
+        index = self.indexes[partition]
+        now_ms = index.clock.now(int(time.time() * 1000))
+        if now_ms is None:
+            return
+        while index.due and index.due[0][0] <= now_ms:
+            due, key = heapq.heappop(index.due)
+            if index.due_at.get(key) != due:
+                continue  # superseded by a newer due time
+            del index.due_at[key]
+            raw = self.table.get(key)
+            if raw is None:
+                index.statuses.pop(key, None)
                 continue
-            while index.due and index.due[0][0] <= now_ms:
-                due, key = heapq.heappop(index.due)
-                if index.due_at.get(key) != due:
-                    continue  # superseded by a newer due time
-                del index.due_at[key]
+            state, transitions = advance(from_json(raw), self.config, now_ms)
+            await self._emit(transitions)
+            self._store(key, compact(state, now_ms, self.retention_ms), index, now_ms)
+        # Overdue flags age without records: refresh the statuses of open items.
+        for key, statuses in list(index.statuses.items()):
+            if any(st.status == "open" for st in statuses):
                 raw = self.table.get(key)
                 if raw is None:
                     index.statuses.pop(key, None)
-                    continue
-                state, transitions = advance(from_json(raw), self.config, now_ms)
-                self._store(key, compact(state, now_ms, self.retention_ms), index, now_ms)
-                await self._emit(transitions)
-            # Statuses age too (overdue flags), refresh them for the gauges.
-            for key in list(index.statuses):
-                raw = self.table.get(key)
-                if raw is None:
-                    index.statuses.pop(key, None)
-                    continue
-                index.statuses[key] = item_statuses(from_json(raw), self.config, now_ms)
-        self.snapshot = self._gauges(wall_ms)
+                else:
+                    index.statuses[key] = item_statuses(from_json(raw), self.config, now_ms)
+
 
     def _gauges(self, wall_ms: int) -> GaugeSnapshot:
         m = self.metrics
@@ -321,7 +352,7 @@ class Tracker:
         try:
             for tp in self.pipeline.app.assignor.assigned_actives():
                 highwater = consumer.highwater(tp)
-                read = consumer._read_offset.get(tp)
+                read = cast(Any, consumer)._read_offset.get(tp)
                 if highwater is not None:
                     lag[(tp.topic, tp.partition)] = max(0, highwater - ((read or -1) + 1))
         except Exception:  # lag is best effort; never break the timer for it

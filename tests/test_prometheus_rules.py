@@ -1,0 +1,476 @@
+"""Static and unit checks of the alerting side: Prometheus rules and their promtool unit tests,
+the Prometheus and Alertmanager configs, and the PromQL in the Grafana dashboard and the
+Grafana-managed alert rules.
+
+These run the real tools (promtool, amtool) that deploy/install-debian-packages.sh installs from
+Debian's prometheus and prometheus-alertmanager packages. A missing tool is a failure, not a skip:
+a check that did not run proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+PROM_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
+RULES = DEPLOY / "prometheus" / "rules" / "mentionwatch.rules.yml"
+RULE_TESTS = sorted((DEPLOY / "prometheus" / "tests").glob("*.test.yml"))
+ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mentionwatch.json"
+GRAFANA_DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+GRAFANA_ALERTING = sorted((DEPLOY / "grafana" / "provisioning" / "alerting").glob("*.yml"))
+OPERATIONS_DOC = ROOT / "docs" / "operations.md"
+RUNBOOK_BASE = "https://github.com/mentionwatch/mentionwatch/blob/main/docs/operations.md#"
+
+# What the exporter exports (issue 5; docs/operations.md#metric-reference). Rules, dashboard and
+# Grafana alerts may use only these (histograms with their _bucket/_count/_sum series).
+EXPORTED_METRICS = {
+    "mentionwatch_mentions_total",
+    "mentionwatch_complaints_total",
+    "mentionwatch_complaints_answered_total",
+    "mentionwatch_complaints_answered_late_total",
+    "mentionwatch_complaints_ignored_total",
+    "mentionwatch_complaint_corrections_total",
+    "mentionwatch_dead_letters_total",
+    "mentionwatch_complaints_open",
+    "mentionwatch_complaints_overdue",
+    "mentionwatch_oldest_open_complaint_created_timestamp_seconds",
+    "mentionwatch_complaints_decided_window",
+    "mentionwatch_complaints_ignored_window",
+    "mentionwatch_ignored_complaint_share",
+    "mentionwatch_brand_sla_seconds",
+    "mentionwatch_brand_ignore_after_seconds",
+    "mentionwatch_last_processed_timestamp_seconds",
+    "mentionwatch_consumer_lag",
+    "mentionwatch_records_processed_total",
+}
+EXPORTED_HISTOGRAMS = {"mentionwatch_first_response_seconds"}
+EXPORTED_SERIES = EXPORTED_METRICS | {
+    h + suffix for h in EXPORTED_HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")
+}
+
+# Grafana's built-in variables, replaced by valid PromQL before promtool sees an expression.
+GRAFANA_BUILTINS = {
+    "__rate_interval": "1m",
+    "__interval": "1m",
+    "__interval_ms": "60000",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not installed. Run deploy/install-debian-packages.sh (installs Debian's "
+            "prometheus and prometheus-alertmanager packages: promtool, amtool); these checks "
+            "never skip."
+        )
+    return path
+
+
+def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def load_yaml(path: Path):
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def rule_groups() -> list[dict]:
+    return load_yaml(RULES)["groups"]
+
+
+def alert_rules() -> list[dict]:
+    return [r for g in rule_groups() for r in g["rules"] if "alert" in r]
+
+
+def recording_rules() -> list[dict]:
+    return [r for g in rule_groups() for r in g["rules"] if "record" in r]
+
+
+def duration_seconds(text: str | None) -> int:
+    if not text:
+        return 0
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return int(sum(int(n) * units[u] for n, u in parts))
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """Anchors GitHub generates for the headings of a Markdown file."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    in_code = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        m = None if in_code else re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        text = re.sub(r"`([^`]*)`", r"\1", m.group(1))
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+        slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        anchors.add(slug if n == 0 else f"{slug}-{n}")
+    # Explicit anchors: <a id="..."></a> / <a name="...">
+    anchors.update(re.findall(r"<a\s+(?:id|name)=\"([^\"]+)\"", markdown))
+    return anchors
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    """(where, expr) for every PromQL target of the dashboard, and the selectors of its
+    label_values() variable queries."""
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    out = []
+
+    def walk(panels):
+        for p in panels:
+            for t in p.get("targets", []):
+                if t.get("expr"):
+                    out.append((f"panel {p.get('title')!r} target {t.get('refId')}", t["expr"]))
+            walk(p.get("panels", []))
+
+    walk(dash["panels"])
+    for var in dash.get("templating", {}).get("list", []):
+        if var.get("type") != "query":
+            continue
+        q = var.get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        m = re.fullmatch(r"\s*label_values\((.*),\s*(\w+)\s*\)\s*", q or "")
+        if m:
+            out.append((f"variable {var['name']!r}", m.group(1)))
+        elif q and q.startswith("query_result("):
+            out.append((f"variable {var['name']!r}", q[len("query_result(") : -1]))
+    return out
+
+
+def grafana_alert_exprs() -> list[tuple[str, str]]:
+    out = []
+    for path in GRAFANA_ALERTING:
+        doc = load_yaml(path) or {}
+        for group in doc.get("groups", []):
+            for rule in group.get("rules", []):
+                for q in rule.get("data", []):
+                    if q.get("datasourceUid") == "__expr__":
+                        continue
+                    out.append((f"{path.name}: {rule['title']!r} {q['refId']}", q["model"]["expr"]))
+    return out
+
+
+def substitute_grafana_variables(expr: str, where: str) -> str:
+    def builtin_or_var(name: str) -> str:
+        return GRAFANA_BUILTINS.get(name, "x")
+
+    expr = re.sub(r"\$\{(\w+)(?::[^}]*)?\}", lambda m: builtin_or_var(m.group(1)), expr)
+    expr = re.sub(r"\[\[(\w+)(?::[^\]]*)?\]\]", lambda m: builtin_or_var(m.group(1)), expr)
+    expr = re.sub(r"\$(\w+)", lambda m: builtin_or_var(m.group(1)), expr)
+    assert "$" not in expr, f"{where}: unreplaced variable in {expr!r}"
+    return expr
+
+
+def promtool_check_exprs(exprs: list[tuple[str, str]], tmp_path: Path, name: str) -> None:
+    """Wrap expressions in a rules file as recording rules and let promtool parse them."""
+    assert exprs, f"no PromQL found for {name}"
+    mapping = {}
+    rules = []
+    for i, (where, expr) in enumerate(exprs):
+        record = f"grafana_check:expr_{i}:promql"
+        mapping[record] = (where, expr)
+        rules.append({"record": record, "expr": substitute_grafana_variables(expr, where)})
+    path = tmp_path / f"{name}.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": name, "rules": rules}]}, sort_keys=False))
+    result = run([tool("promtool"), "check", "rules", str(path)])
+    if result.returncode != 0:
+        # Find the culprits one by one for a readable message.
+        bad = []
+        for record, (where, expr) in mapping.items():
+            single = tmp_path / "single.rules.yml"
+            single.write_text(
+                yaml.safe_dump(
+                    {
+                        "groups": [
+                            {
+                                "name": "one",
+                                "rules": [
+                                    {
+                                        "record": record,
+                                        "expr": substitute_grafana_variables(expr, where),
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                )
+            )
+            r = run([tool("promtool"), "check", "rules", str(single)])
+            if r.returncode != 0:
+                bad.append(f"{where}: {expr}\n  {r.stdout.strip()} {r.stderr.strip()}")
+        details = "\n".join(bad) or result.stdout + result.stderr
+        pytest.fail(f"invalid PromQL in {name}:\n{details}")
+
+
+# --- Prometheus -----------------------------------------------------------------------------
+
+
+def test_prometheus_config_is_valid_and_loads_the_rules():
+    result = run([tool("promtool"), "check", "config", str(PROM_CONFIG)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = load_yaml(PROM_CONFIG)
+    matched = set()
+    for pattern in config["rule_files"]:
+        matched.update(p.resolve() for p in PROM_CONFIG.parent.glob(pattern))
+    assert RULES.resolve() in matched, f"rule_files {config['rule_files']} do not load {RULES}"
+    jobs = {j["job_name"] for j in config["scrape_configs"]}
+    assert "mentionwatch" in jobs, 'the rules select job="mentionwatch"'
+
+
+def test_promtool_check_rules():
+    result = run([tool("promtool"), "check", "rules", str(RULES)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass():
+    assert RULE_TESTS, "no deploy/prometheus/tests/*.test.yml"
+    result = run([tool("promtool"), "test", "rules", *map(str, RULE_TESTS)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_recording_rules_follow_the_naming_convention_and_are_unit_tested():
+    tested = ""
+    for path in RULE_TESTS:
+        for test in load_yaml(path)["tests"]:
+            tested += " ".join(t["expr"] for t in test.get("promql_expr_test", [])) + "\n"
+    names = [r["record"] for r in recording_rules()]
+    assert len(names) == len(set(names)), "duplicate recording rule"
+    for name in names:
+        assert re.fullmatch(r"[a-z_]+:mentionwatch_[a-z0-9_]+:[a-z0-9_]+", name), (
+            f"{name}: recording rules are named level:metric:operations"
+        )
+        assert re.search(re.escape(name) + r"(?![\w:])", tested), (
+            f"recording rule {name} has no promql_expr_test in deploy/prometheus/tests/"
+        )
+
+
+def test_rules_read_recordings_only_from_their_own_group():
+    # Groups are evaluated independently and in no fixed order: a rule reading another group's
+    # recording sees it one evaluation late, or on time, depending on the run (flaky "for"
+    # boundaries in the unit tests, an evaluation of delay in production).
+    for group in rule_groups():
+        own = {r["record"] for r in group["rules"] if "record" in r}
+        for rule in group["rules"]:
+            for ref in re.findall(r"[a-z_]+:mentionwatch_[a-z0-9_]+:[a-z0-9_]+", rule["expr"]):
+                assert ref in own, (
+                    f"{rule.get('alert') or rule.get('record')} reads {ref} from another group"
+                )
+
+
+def test_alerts_have_severity_summary_description_and_a_runbook_that_exists():
+    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+    alerts = alert_rules()
+    assert {a["alert"] for a in alerts} >= {
+        "MentionwatchComplaintPastSLA",
+        "MentionwatchIgnoredShareHigh",
+        "MentionwatchPipelineStalled",
+        "MentionwatchDeadLettersIncreasing",
+    }
+    for a in alerts:
+        name = a["alert"]
+        assert a.get("labels", {}).get("severity") in {"critical", "warning", "info"}, name
+        assert a.get("labels", {}).get("team") in {"care", "ops"}, name
+        ann = a.get("annotations", {})
+        for key in ("summary", "description", "runbook_url"):
+            assert ann.get(key), f"{name}: annotation {key} missing"
+        url = ann["runbook_url"]
+        assert url.startswith(RUNBOOK_BASE), f"{name}: runbook_url {url}"
+        anchor = url[len(RUNBOOK_BASE) :]
+        assert anchor == name.lower(), f"{name}: runbook anchor should be #{name.lower()}"
+        assert anchor in anchors, f"{name}: docs/operations.md has no heading for #{anchor}"
+
+
+def test_complaint_sla_alert_keeps_the_brand_and_fires_quickly():
+    # The end-to-end alert test uses a test SLA of seconds: no long windows, a short "for".
+    (rule,) = [a for a in alert_rules() if a["alert"] == "MentionwatchComplaintPastSLA"]
+    assert duration_seconds(rule.get("for")) <= 60
+    assert not re.search(r"\[\d+[smhdwy]\]", rule["expr"]), "no range windows: resolves promptly"
+    assert "by (brand, platform)" in rule["expr"]
+    assert "keep_firing_for" not in rule
+
+
+def test_every_alert_is_unit_tested_at_its_for_boundary():
+    """For each alert, a test group has it not firing one evaluation before an evaluation where
+    it fires (the "for" boundary, or the first evaluation for alerts without "for")."""
+    boundaries: dict[str, list[str]] = {a["alert"]: [] for a in alert_rules()}
+    for path in RULE_TESTS:
+        doc = load_yaml(path)
+        step = duration_seconds(doc.get("evaluation_interval", "1m"))
+        for test in doc["tests"]:
+            firing: dict[str, set[int]] = {}
+            quiet: dict[str, set[int]] = {}
+            for case in test.get("alert_rule_test", []):
+                t = duration_seconds(case["eval_time"])
+                bucket = firing if case.get("exp_alerts") else quiet
+                bucket.setdefault(case["alertname"], set()).add(t)
+            for name, times in firing.items():
+                for t in times:
+                    if t - step in quiet.get(name, set()):
+                        boundaries.setdefault(name, []).append(f"{path.name}: {test['name']}")
+    missing = [name for name, where in boundaries.items() if not where]
+    assert not missing, f"no test has these quiet one evaluation before firing: {missing}"
+    for a in alert_rules():
+        assert a["alert"] in boundaries
+
+
+def test_rules_dashboard_and_grafana_alerts_use_only_exported_metrics_and_known_recordings():
+    records = {r["record"] for r in recording_rules()}
+    sources = {
+        RULES.name: RULES.read_text(encoding="utf-8"),
+        DASHBOARD.name: "\n".join(e for _, e in dashboard_exprs()),
+        "grafana alerting": "\n".join(e for _, e in grafana_alert_exprs()),
+    }
+    # Rules: only the expressions, not the comments.
+    sources[RULES.name] = "\n".join(r["expr"] for g in rule_groups() for r in g["rules"])
+    for where, text in sources.items():
+        for metric in re.findall(r"(?<![\w:])mentionwatch_[a-z0-9_]+(?![\w:])", text):
+            assert metric in EXPORTED_SERIES, f"{where}: {metric} is not exported"
+        for record in re.findall(r"(?<![\w:])[a-z_]+:mentionwatch_[a-z0-9_]+:[a-z0-9_]+", text):
+            assert record in records, f"{where}: recording rule {record} does not exist"
+
+
+# --- Grafana --------------------------------------------------------------------------------
+
+
+def grafana_datasource_uids() -> set[str]:
+    return {d["uid"] for d in load_yaml(GRAFANA_DATASOURCES)["datasources"]}
+
+
+def test_dashboard_json_is_valid_and_every_panel_has_a_promql_target():
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    uids = grafana_datasource_uids()
+    assert dash.get("uid") and dash.get("title")
+    panels = [p for p in dash["panels"] if p.get("type") != "row"]
+    assert len(panels) >= 10
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)), "duplicate panel id"
+    for p in panels:
+        title = p.get("title")
+        targets = p.get("targets") or []
+        assert targets, f"panel {title!r} has no target"
+        for t in targets:
+            assert t.get("expr", "").strip(), f"panel {title!r} target {t.get('refId')} has no expr"
+            ds = t.get("datasource") or p.get("datasource")
+            assert ds and ds.get("uid") in uids, f"panel {title!r}: datasource {ds} not provisioned"
+    # No two panels overlap on the 24-column grid.
+    cells: dict[tuple[int, int], str] = {}
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, f"panel {p.get('title')!r} off the grid"
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                other = cells.get((x, y))
+                assert other is None, f"panels {other!r} and {p.get('title')!r} overlap"
+                cells[(x, y)] = p.get("title")
+
+
+def test_dashboard_promql_is_valid(tmp_path):
+    promtool_check_exprs(dashboard_exprs(), tmp_path, "dashboard")
+
+
+def test_grafana_alert_promql_is_valid(tmp_path):
+    promtool_check_exprs(grafana_alert_exprs(), tmp_path, "grafana_alerting")
+
+
+def test_grafana_alert_rules_are_well_formed():
+    uids = grafana_datasource_uids()
+    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+    contact_points, policy_receivers, rule_uids = set(), set(), []
+    for path in GRAFANA_ALERTING:
+        doc = load_yaml(path) or {}
+        assert doc.get("apiVersion") == 1, path
+        for cp in doc.get("contactPoints", []):
+            contact_points.add(cp["name"])
+        for policy in doc.get("policies", []):
+            policy_receivers.add(policy["receiver"])
+            policy_receivers.update(r["receiver"] for r in policy.get("routes", []))
+        for group in doc.get("groups", []):
+            assert group.get("folder") and group.get("interval"), group.get("name")
+            for rule in group["rules"]:
+                title = rule["title"]
+                rule_uids.append(rule["uid"])
+                refs = {q["refId"] for q in rule["data"]}
+                assert rule["condition"] in refs, f"{title}: condition not among {refs}"
+                for q in rule["data"]:
+                    source = q["datasourceUid"]
+                    assert source in uids | {"__expr__"}, f"{title}: unknown datasource {source}"
+                    if q["datasourceUid"] == "__expr__":
+                        assert q["model"]["expression"] in refs, title
+                assert rule["noDataState"] in {"OK", "NoData", "Alerting", "KeepLast"}, title
+                assert rule["execErrState"] in {"OK", "Error", "Alerting", "KeepLast"}, title
+                duration_seconds(rule["for"])
+                assert rule["labels"]["severity"] in {"critical", "warning", "info"}, title
+                url = rule["annotations"]["runbook_url"]
+                assert url.startswith(RUNBOOK_BASE) and url[len(RUNBOOK_BASE) :] in anchors, (
+                    f"{title}: runbook {url} has no heading in docs/operations.md"
+                )
+    assert len(rule_uids) == len(set(rule_uids)), "duplicate Grafana rule uid"
+    assert rule_uids, "no Grafana-managed alert rules"
+    assert contact_points and policy_receivers <= contact_points, (
+        f"policies route to {policy_receivers}, contact points are {contact_points}"
+    )
+
+
+def test_grafana_alerting_files_have_no_dollar_except_environment_references():
+    # Grafana expands $NAME and ${NAME} in provisioning files: a template's $labels would be
+    # replaced by an empty environment variable. Only ${UPPER_CASE} references are allowed.
+    for path in GRAFANA_ALERTING:
+        for where, value in string_values(load_yaml(path)):
+            rest = re.sub(r"\$\{[A-Z][A-Z0-9_]*\}|\$__(env|file)\{[^}]+\}", "", value)
+            assert "$" not in rest, f"{path.name}{where}: {value!r}"
+
+
+def string_values(value, where: str = ""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from string_values(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from string_values(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where, value
+
+
+# --- Alertmanager ---------------------------------------------------------------------------
+
+
+def test_alertmanager_config_is_valid():
+    result = run([tool("amtool"), "check-config", str(ALERTMANAGER)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("team", ["care", "ops"])
+def test_alertmanager_routes_every_alert_to_its_team(team):
+    alerts = [a for a in alert_rules() if a["labels"]["team"] == team]
+    assert alerts
+    for a in alerts:
+        labels = [f"alertname={a['alert']}", *(f"{k}={v}" for k, v in a["labels"].items())]
+        result = run(
+            [tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels]
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.split() == [f"{team}-team"], (a["alert"], result.stdout)
