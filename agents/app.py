@@ -17,6 +17,7 @@ from faust.web import Request, Response, View
 
 from agents.config import Settings
 from agents.metrics import Metrics
+from agents.offsets import GapGuard
 from schemas.codec import (
     DecodeError,
     decode_mention,
@@ -122,8 +123,10 @@ class Pipeline:
         processed = metrics.processed.labels(agent="enrich")
 
         async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
+            guard = GapGuard(self.app, "enrich", metrics.offset_gaps.labels(agent="enrich").inc)
             async for event in stream.events():
                 message = event.message
+                await guard.check(message)
                 processed.inc()
                 metrics.last_processed.set(time.time())
                 try:

@@ -23,6 +23,7 @@ from kafka.partitioner.default import murmur2
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from agents.offsets import GapGuard
 from schemas.codec import DecodeError, decode_enriched
 from streams.brands import BrandConfig
 from streams.clock import PartitionClock
@@ -162,11 +163,14 @@ class Tracker:
     # -- the agent ----------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
         ticks = self.settings.topic_ticks
+        guard = GapGuard(self.pipeline.app, "tracking",
+                         self.metrics.offset_gaps.labels(agent="tracking").inc)
         async for event in stream.events():
             message = event.message
             if message.topic == ticks:
                 await self._age_partition(message.partition)
                 continue
+            await guard.check(message)
             self.processed.inc()
             self.metrics.last_processed.set(time.time())
             try:

@@ -184,9 +184,32 @@ def _explain() -> str:
             f"{[(i, sorted(LAST_LIVE.get(i, set()))) for i in missing[:10]]}")
 
 
+def _wait_for_balanced_group(workers: list[Any], partitions: int, timeout_s: float = 90) -> None:
+    """Until each worker's latest assignment (from its log) is disjoint and all partitions are
+    covered: the workers share the partitions and no rebalance is pending."""
+    import re
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        latest = []
+        for w in workers:
+            found = re.findall(r"tracking index rebuilt for partitions \[([0-9, ]*)\]",
+                               w.log_path.read_text(errors="replace"))
+            latest.append({int(x) for x in found[-1].split(",") if x.strip()} if found else set())
+        if all(latest) and sum(map(len, latest)) == partitions and set().union(*latest) == set(
+                range(partitions)):
+            return
+        time.sleep(0.5)
+    raise AssertionError("workers did not settle on a shared assignment")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_live_workers_decide_like_replay(stack: Stack, tmp_path: Path, workers: int) -> None:
     started = [stack.start_worker(f"w{i}", **LIVE_ENV) for i in range(workers)]
+    # Known faust limit (docs/operations.md, "Scaling"): a rebalance in the middle of a burst
+    # can skip records; this test checks that two workers sharing the partitions agree with
+    # replay, so it starts the stream once the group has settled.
+    _wait_for_balanced_group(started, stack.partitions)
     mentions = _stream(1500, seed=workers, partitions=stack.partitions)
     _produce(stack, mentions)
     expected = _replay_decided(stack, tmp_path)
