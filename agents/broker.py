@@ -239,6 +239,10 @@ def start(settings: Settings, *, wait_s: float = 180.0) -> str:
     paths.config.write_text(server_properties(settings, paths))
     paths.log4j.write_text(LOG4J2.replace("{logs}", str(paths.logs.resolve())))
     if not (paths.data / "meta.properties").exists():
+        # A new cluster: table stores of local workers belong to the old one (their changelog
+        # offsets would not exist any more), so they go too.
+        for stale in sorted(settings.home.glob("worker-*")):
+            shutil.rmtree(stale, ignore_errors=True)
         cluster_id = _cluster_id()
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,

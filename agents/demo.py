@@ -93,6 +93,12 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
     env = {}
     if not os.environ.get("MENTIONWATCH_BRANDS_FILE"):
         env["MENTIONWATCH_BRANDS_FILE"] = str(DEMO_BRANDS_FILE)
+    # The demo's mentions are generated live: a short lateness shows answers within seconds.
+    for name, value in (("MENTIONWATCH_ALLOWED_LATENESS_SECONDS", "2"),
+                        ("MENTIONWATCH_IDLE_GRACE_SECONDS", "5"),
+                        ("MENTIONWATCH_TICK_INTERVAL_SECONDS", "1")):
+        if not os.environ.get(name):
+            env[name] = value
     log_path = settings.home / "logs" / "demo-worker.log"
     worker = start_worker(settings, log_path, env)
     print(f"starting a worker (log: {log_path}) ...", flush=True)
