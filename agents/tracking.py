@@ -315,15 +315,8 @@ class Tracker:
             state, transitions = advance(from_json(raw), self.config, now_ms)
             await self._emit(transitions)
             self._store(key, compact(state, now_ms, self.retention_ms), index, now_ms)
-        # Overdue flags age without records: refresh the statuses of open items.
-        for key, statuses in list(index.statuses.items()):
-            if any(st.status == "open" for st in statuses):
-                raw = self.table.get(key)
-                if raw is None:
-                    index.statuses.pop(key, None)
-                else:
-                    index.statuses[key] = item_statuses(from_json(raw), self.config, now_ms)
-
+        # Statuses change by time only at due instants (SLA and deadline passing are
+        # transitions, so next_due_ms covers them): the loop above keeps them current.
 
     def _gauges(self, wall_ms: int) -> GaugeSnapshot:
         m = self.metrics
