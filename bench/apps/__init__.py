@@ -1,0 +1,1 @@
+"""The benchmark's own stream processors, each run as a subprocess by bench.run."""
