@@ -61,8 +61,8 @@ class Metrics:
             "Wall-clock time this worker last processed a record.", registry=r)
         self.offset_gaps = Counter(
             "mentionwatch_offset_gaps",
-            "Times faust handed an agent a record past unprocessed ones and the worker sought "
-            "back (see agents/offsets.py).", ["agent"], registry=r)
+            "Times faust handed an agent a record past ones it never delivered (records may have "
+            "been skipped; see agents/offsets.py).", ["agent"], registry=r)
         self.processed = Counter("mentionwatch_records_processed",
                                  "Records processed, by agent.", ["agent"], registry=r)
         for reason in DEAD_LETTER_REASONS:
