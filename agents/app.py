@@ -122,35 +122,39 @@ class Pipeline:
         classify = self.classifier.classify
         processed = metrics.processed.labels(agent="enrich")
 
+        async def enrich_one(message: Any) -> None:
+            processed.inc()
+            metrics.last_processed.set(time.time())
+            try:
+                mention = decode_mention(message.value, max_bytes=settings.max_record_bytes)
+                enriched, _post, key = enrich(mention, classify, self.classifier_name,
+                                              self.brands)
+            except DecodeError as error:
+                await self.dead_letter(error, message)
+                return
+            except UnroutableMention as exc:
+                await self.dead_letter(DecodeError("unroutable", str(exc)), message)
+                return
+            except Exception as exc:  # a bug must not stop the stream or lose the record
+                log.exception("processing error at %s[%s]@%s", message.topic,
+                              message.partition, message.offset)
+                await self.dead_letter(
+                    DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message
+                )
+                return
+            await self.enriched_topic.send(key=key.encode(), value=encode_enriched(enriched))
+            metrics.mentions.labels(
+                brand=metrics.brand_label(mention.brand), platform=mention.platform,
+                sentiment=enriched.enrichment.sentiment,
+            ).inc()
+
         async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
-            guard = GapGuard(self.app, "enrich", metrics.offset_gaps.labels(agent="enrich").inc)
+            guard = GapGuard(self.app, "enrich", settings.bootstrap_servers,
+                             metrics.gap_recorder("enrich"))
             async for event in stream.events():
-                message = event.message
-                await guard.check(message)
-                processed.inc()
-                metrics.last_processed.set(time.time())
-                try:
-                    mention = decode_mention(event.value, max_bytes=settings.max_record_bytes)
-                    enriched, _post, key = enrich(mention, classify, self.classifier_name,
-                                                  self.brands)
-                except DecodeError as error:
-                    await self.dead_letter(error, message)
-                    continue
-                except UnroutableMention as exc:
-                    await self.dead_letter(DecodeError("unroutable", str(exc)), message)
-                    continue
-                except Exception as exc:  # a bug must not stop the stream or lose the record
-                    log.exception("processing error at %s[%s]@%s", message.topic,
-                                  message.partition, message.offset)
-                    await self.dead_letter(
-                        DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message
-                    )
-                    continue
-                await self.enriched_topic.send(key=key.encode(), value=encode_enriched(enriched))
-                metrics.mentions.labels(
-                    brand=metrics.brand_label(mention.brand), platform=mention.platform,
-                    sentiment=enriched.enrichment.sentiment,
-                ).inc()
+                for skipped in await guard.skipped(event.message):
+                    await enrich_one(skipped)
+                await enrich_one(event.message)
 
         self.enrich_agent = self.app.agent(self.raw_topic, name="mentionwatch.enrich")(
             enrich_agent

@@ -6,7 +6,7 @@ not in the brand configuration are folded into brand="_unconfigured".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -61,12 +61,28 @@ class Metrics:
             "Wall-clock time this worker last processed a record.", registry=r)
         self.offset_gaps = Counter(
             "mentionwatch_offset_gaps",
-            "Times faust handed an agent a record past ones it never delivered (records may have "
-            "been skipped; see agents/offsets.py).", ["agent"], registry=r)
+            "Times faust handed an agent a record past ones it never delivered (the agent then "
+            "read and processed the skipped ones itself; see agents/offsets.py).", ["agent"],
+            registry=r)
+        self.gap_records = Counter(
+            "mentionwatch_offset_gap_records",
+            "Records faust skipped that the agent read and processed itself.", ["agent"],
+            registry=r)
         self.processed = Counter("mentionwatch_records_processed",
                                  "Records processed, by agent.", ["agent"], registry=r)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason=reason)
+
+    def gap_recorder(self, agent: str) -> Callable[[int], None]:
+        """For GapGuard: count a gap and the records read to fill it."""
+        gaps = self.offset_gaps.labels(agent=agent)
+        records = self.gap_records.labels(agent=agent)
+
+        def on_gap(n_records: int) -> None:
+            gaps.inc()
+            records.inc(n_records)
+
+        return on_gap
 
     def brand_label(self, brand: str) -> str:
         return brand if brand in self.brands else UNCONFIGURED

@@ -1,32 +1,86 @@
-"""A guard against faust skipping records around a rebalance.
+"""A guard against faust skipping records: detect an offset jump and process what was skipped.
 
-faust can hand a stream a record prefetched before a rebalance, with an offset past records not
-yet processed, and then commit past them (faust-streaming issues #216, #221, #312); we saw it
-in our two-worker test as complaints that were never tracked. Our topics have contiguous
-offsets, so a jump is detectable: the guard seeks the partition back to the first offset not
-yet seen... except that seeking under faust's fetcher turned out to make things worse (faust
-records the jump of the buffered records after a seek as a "gap" and treats it as acknowledged),
-so for now the guard only detects, logs and counts (mentionwatch_offset_gaps_total): an operator
-who sees it compares live numbers with `mentionwatch replay` (docs/operations.md).
+faust can hand a stream a record with an offset past records not yet processed (faust-streaming
+issues #216, #221, #312). We saw it after a kill -9: the restarted worker's first fetch started a
+few records past the committed offsets. Our topics are neither compacted nor transactional, so
+offsets are contiguous and a jump is detectable. Seeking faust's own consumer back made things
+worse (faust records the jump of the buffered records after a seek as a "gap" and treats it as
+acknowledged), so the guard reads the skipped records itself, with a separate group-less
+consumer, and the agent processes them before the record in hand: the partition's order is
+kept, and the table writes belong to the partition of the record being processed, as faust
+requires. Processing a record twice is harmless (the core is idempotent per mention id, and
+delivery is at least once anyway); losing one is not.
+
+Then it tells faust the skipped offsets are done, or faust would never commit past them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 log = logging.getLogger("mentionwatch.offsets")
 
+REREAD_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The parts of a faust Message the agents use, for records the guard read itself."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None  # seconds, like faust's Message.timestamp
+
+
+async def read_range(bootstrap_servers: str, topic: str, partition: int, start: int, end: int,
+                     timeout_s: float = REREAD_TIMEOUT_S) -> list[Record]:
+    """Records [start, end) of one partition (fewer if retention deleted some), read without a
+    consumer group, so no group offsets move."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                client_id="mentionwatch-gap-reader")
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=500)
+            for rec in batch.get(tp, []):
+                if rec.offset >= end:
+                    break
+                records.append(Record(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                                      rec.timestamp / 1000 if rec.timestamp else None))
+    finally:
+        await consumer.stop()
+    return records
+
 
 class GapGuard:
-    def __init__(self, app: Any, agent: str, on_gap: Any = None) -> None:
+    def __init__(self, app: Any, agent: str, bootstrap_servers: str,
+                 on_gap: Callable[[int], None] | None = None) -> None:
         self.app = app
         self.agent = agent
+        self.bootstrap_servers = bootstrap_servers
         self.on_gap = on_gap
         self.generation: int | None = None
         self.expected: dict[Any, int] = {}
 
-    async def check(self, message: Any) -> None:
+    async def skipped(self, message: Any) -> list[Record]:
+        """The records of message's partition that faust skipped before handing us message
+        (usually none). The caller processes them, in order, before message."""
         generation = self.app.consumer_generation_id
         if generation != self.generation:  # a rebalance: start from the committed offsets
             self.generation = generation
@@ -37,10 +91,27 @@ class GapGuard:
         if expected is None:
             committed = cast(Any, self.app.consumer)._committed_offset.get(tp)
             expected = committed if committed is not None else offset
-        if offset > expected:
-            log.warning("%s: %s jumped from offset %d to %d: records may have been skipped; "
-                        "compare with `mentionwatch replay`", self.agent, tp, expected, offset)
-            if self.on_gap is not None:
-                self.on_gap()
         if offset >= expected:
             self.expected[tp] = offset + 1
+        if offset <= expected:
+            return []
+        log.warning("%s: %s jumped from offset %d to %d: reading the %d skipped records",
+                    self.agent, tp, expected, offset, offset - expected)
+        records = await read_range(self.bootstrap_servers, tp.topic, tp.partition, expected,
+                                   offset)
+        if self.on_gap is not None:
+            self.on_gap(len(records))
+        await self._mark_done(tp, expected, offset - 1)
+        log.warning("%s: %s read %d skipped records [%d, %d)", self.agent, tp, len(records),
+                    expected, offset)
+        return records
+
+    async def _mark_done(self, tp: Any, first: int, last: int) -> None:
+        # faust-streaming 0.15.3 (pinned): a "gap" is a range the consumer counts as acknowledged
+        # when it computes the offset to commit. Without it the commit stalls at `first`.
+        consumer = cast(Any, self.app.consumer)
+        try:
+            await consumer._add_gap(tp, first, last)
+        except Exception:  # never stop the stream over bookkeeping
+            log.exception("could not mark %s [%d, %d] done", tp, first, last)
+        await asyncio.sleep(0)

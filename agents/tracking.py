@@ -163,41 +163,45 @@ class Tracker:
     # -- the agent ----------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT[bytes]) -> None:
         ticks = self.settings.topic_ticks
-        guard = GapGuard(self.pipeline.app, "tracking",
-                         self.metrics.offset_gaps.labels(agent="tracking").inc)
+        guard = GapGuard(self.pipeline.app, "tracking", self.settings.bootstrap_servers,
+                         self.metrics.gap_recorder("tracking"))
         async for event in stream.events():
             message = event.message
             if message.topic == ticks:
                 await self._age_partition(message.partition)
                 continue
-            await guard.check(message)
-            self.processed.inc()
-            self.metrics.last_processed.set(time.time())
-            try:
-                enriched = decode_enriched(event.value)
-            except DecodeError as error:
-                await self.pipeline.dead_letter(error, message)
-                continue
-            try:
-                post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
-                                         self.config)
-                key: bytes = message.key
-                index = self._clock(message.partition)
-                now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
-                raw = self.table.get(key)
-                state = from_json(raw) if raw is not None else None
-                new_state, transitions = apply_post(state, post, self.config, now_ms)
-            except Exception as exc:  # a bug must not stop the stream or lose the record
-                log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
-                              message.offset)
-                await self.pipeline.dead_letter(
-                    DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
-                continue
-            # Announce before recording that we announced: if the worker dies in between, the
-            # record is processed again and the transitions repeat (at least once) rather than
-            # being lost.
-            await self._emit(transitions)
-            self._store(key, new_state, index, now_ms)
+            for skipped in await guard.skipped(message):
+                await self._track(skipped)
+            await self._track(message)
+
+    async def _track(self, message: Any) -> None:
+        self.processed.inc()
+        self.metrics.last_processed.set(time.time())
+        try:
+            enriched = decode_enriched(message.value)
+        except DecodeError as error:
+            await self.pipeline.dead_letter(error, message)
+            return
+        try:
+            post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
+                                     self.config)
+            key: bytes = message.key
+            index = self._clock(message.partition)
+            now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
+            raw = self.table.get(key)
+            state = from_json(raw) if raw is not None else None
+            new_state, transitions = apply_post(state, post, self.config, now_ms)
+        except Exception as exc:  # a bug must not stop the stream or lose the record
+            log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
+                          message.offset)
+            await self.pipeline.dead_letter(
+                DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+            return
+        # Announce before recording that we announced: if the worker dies in between, the
+        # record is processed again and the transitions repeat (at least once) rather than
+        # being lost.
+        await self._emit(transitions)
+        self._store(key, new_state, index, now_ms)
 
     def _store(self, key: bytes, state: ThreadState | None, index: PartitionIndex,
                now_ms: int) -> None:
