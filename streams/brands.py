@@ -70,8 +70,11 @@ class BusinessCalendar:
     tz: str
     hours: Hours
     holidays: frozenset[date] = frozenset()
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # A cache key on the hot path (every deadline): hash the fields once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.tz, self.hours, self.holidays)))
         if len(self.hours) != 7:
             raise ValueError("hours must list the 7 weekdays, Monday first")
         for day in self.hours:
@@ -82,6 +85,9 @@ class BusinessCalendar:
             ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {self.tz!r}") from None
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def weekly(cls, tz: str, hours: Mapping[int, Sequence[tuple[str, str]]],

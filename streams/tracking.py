@@ -141,6 +141,10 @@ class ThreadState:
     posts: dict[str, PostRec] = field(default_factory=dict)
     announced: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     compacted: dict[str, int] = field(default_factory=dict)
+    # Derived from posts and the brand config alone; memoised because the shell asks for the
+    # transitions, the statuses and the next due instant of the same state in a row.
+    items_memo: tuple[BrandConfig, list[_Item]] | None = field(default=None, compare=False,
+                                                               repr=False)
 
     @property
     def platform(self) -> str:
@@ -367,6 +371,9 @@ def _first_answers(posts: dict[str, PostRec]) -> dict[str, int]:
 
 
 def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
+    memo = state.items_memo
+    if memo is not None and memo[0] is config:
+        return memo[1]
     answers = _first_answers(state.posts)
     out = []
     for pid, rec in state.posts.items():
@@ -382,6 +389,7 @@ def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
             ignored_from_ms=business_deadline_ms(c, ignore_after + 1, cal),
         ))
     out.sort(key=lambda it: (it.rec.created_ms, it.id))
+    state.items_memo = (config, out)
     return out
 
 
@@ -450,7 +458,8 @@ def _evaluate(state: ThreadState, config: BrandConfig,
         return state, []
     transitions.sort(key=lambda t: (t.at_ms, _KIND_RANK[t.kind], t.mention_id))
     new = ThreadState(key=state.key, clock_ms=clock, latest_event_ms=state.latest_event_ms,
-                      posts=state.posts, announced=announced, compacted=state.compacted)
+                      posts=state.posts, announced=announced, compacted=state.compacted,
+                      items_memo=state.items_memo)
     return new, transitions
 
 
@@ -481,7 +490,8 @@ def _ingest(state: ThreadState, post: Post) -> ThreadState:
         posts = dict(posts)
         posts[post.id] = rec
     return ThreadState(key=state.key, clock_ms=state.clock_ms, latest_event_ms=latest,
-                       posts=posts, announced=state.announced, compacted=state.compacted)
+                       posts=posts, announced=state.announced, compacted=state.compacted,
+                       items_memo=None if stored else state.items_memo)
 
 
 def apply_post(state: ThreadState | None, post: Post, config: BrandConfig,
