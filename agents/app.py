@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 from agents.config import Settings
 from agents.metrics import Metrics
 from agents.offsets import GapGuard
+from agents.partitioning import partition_for
 from schemas.codec import (
     DecodeError,
     decode_mention,
@@ -28,17 +29,13 @@ from schemas.codec import (
 )
 from streams.brands import BrandConfig
 from streams.classification import Classifier
-from streams.enrich import UnroutableMention, enrich
+from streams.enrich import UnroutableMention, enrich, producer_key
 
 log = logging.getLogger("mentionwatch")
 
 
 def wall_clock_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def raw_key(platform: str, mention_id: str) -> bytes:
-    return f"{platform}:{mention_id}".encode()
 
 
 @dataclass
@@ -90,11 +87,14 @@ class Pipeline:
                                         key_serializer="raw", value_serializer="raw")
         self.events_topic = self.app.topic(s.topic_events, key_type=bytes, value_type=bytes,
                                            key_serializer="raw", value_serializer="raw")
-        self._register_enrich_agent()
-        self._register_web()
+        self.rerouted_topic = self.app.topic(s.topic_rerouted, key_type=bytes, value_type=bytes,
+                                             key_serializer="raw", value_serializer="raw",
+                                             partitions=s.partitions)
         from agents.tracking import Tracker
 
         self.tracker = Tracker(self)
+        self._register_agent()
+        self._register_web()
 
     # -- dead letters -------------------------------------------------------------------------
     async def dead_letter(self, error: DecodeError, message: Any) -> None:
@@ -115,20 +115,29 @@ class Pipeline:
         log.warning("dead letter %s[%s]@%s: %s: %s", message.topic, message.partition,
                     message.offset, error.reason, error.detail)
 
-    # -- the enrich agent ---------------------------------------------------------------------
-    def _register_enrich_agent(self) -> None:
+    # -- the agent ------------------------------------------------------------------------------
+    def _register_agent(self) -> None:
+        """One agent, so a mention costs one pass through faust (its per-record cost is most of
+        a record's cost, docs/performance.md). It reads raw mentions, enriched mentions that
+        arrived in the wrong partition and had to be rerouted, and the timer's ticks; all
+        three topics and the table's changelog are co-partitioned, and being one task, the
+        agent never interleaves two updates of a thread."""
         settings = self.settings
         metrics = self.metrics
+        tracker = self.tracker
         classify = self.classifier.classify
         processed = metrics.processed.labels(agent="enrich")
+        partitions = settings.partitions
+        raw_topic, ticks_topic = settings.topic_raw, settings.topic_ticks
+        mentions_counter: dict[tuple[str, str, str], Any] = {}
 
-        async def enrich_one(message: Any) -> None:
+        async def enrich_and_track(message: Any) -> None:
             processed.inc()
             metrics.last_processed.set(time.time())
             try:
                 mention = decode_mention(message.value, max_bytes=settings.max_record_bytes)
-                enriched, _post, key = enrich(mention, classify, self.classifier_name,
-                                              self.brands)
+                enriched, post, key = enrich(mention, classify, self.classifier_name,
+                                             self.brands)
             except DecodeError as error:
                 await self.dead_letter(error, message)
                 return
@@ -142,23 +151,44 @@ class Pipeline:
                     DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message
                 )
                 return
-            await self.enriched_topic.send(key=key.encode(), value=encode_enriched(enriched))
-            metrics.mentions.labels(
-                brand=metrics.brand_label(mention.brand), platform=mention.platform,
-                sentiment=enriched.enrichment.sentiment,
-            ).inc()
+            key_bytes = key.encode()
+            value = encode_enriched(enriched)
+            await self.enriched_topic.send(key=key_bytes, value=value)
+            labels = (mention.brand, mention.platform, enriched.enrichment.sentiment)
+            counter = mentions_counter.get(labels)
+            if counter is None:
+                counter = mentions_counter[labels] = metrics.mentions.labels(
+                    brand=metrics.brand_label(mention.brand), platform=mention.platform,
+                    sentiment=enriched.enrichment.sentiment)
+            counter.inc()
+            if partition_for(key_bytes, partitions) == message.partition:
+                await tracker.track(key_bytes, post, message)
+            else:
+                # The producer keyed the raw record by something else than the customer: the
+                # customer's thread lives in another partition, possibly on another worker.
+                await self.rerouted_topic.send(key=key_bytes, value=value)
 
-        async def enrich_agent(stream: faust.StreamT[bytes]) -> None:
-            guard = GapGuard(self.app, "enrich", settings.bootstrap_servers,
-                             metrics.gap_recorder("enrich"))
+        async def handle(message: Any) -> None:
+            if message.topic == raw_topic:
+                await enrich_and_track(message)
+            else:
+                await tracker.track_enriched(message)
+
+        async def process(stream: faust.StreamT[bytes]) -> None:
+            guard = GapGuard(self.app, "process", settings.bootstrap_servers,
+                             metrics.gap_recorder("process"))
             async for event in stream.events():
-                for skipped in await guard.skipped(event.message):
-                    await enrich_one(skipped)
-                await enrich_one(event.message)
+                message = event.message
+                if message.topic == ticks_topic:
+                    await tracker.age_partition(message.partition)
+                    continue
+                for skipped in await guard.skipped(message):
+                    await handle(skipped)
+                await handle(message)
 
-        self.enrich_agent = self.app.agent(self.raw_topic, name="mentionwatch.enrich")(
-            enrich_agent
-        )
+        source = self.app.topic(settings.topic_raw, settings.topic_rerouted,
+                                settings.topic_ticks, key_type=bytes, value_type=bytes)
+        self.agent = self.app.agent(source, name="mentionwatch.process")(process)
 
     # -- web ------------------------------------------------------------------------------------
     def _register_web(self) -> None:
@@ -205,7 +235,8 @@ class Pipeline:
             return view.json({"accepted": 0, "rejected": len(errors), "errors": errors},
                              status=400)
         futures = [
-            await self.raw_topic.send(key=raw_key(m.platform, m.id), value=encode_mention(m),
+            await self.raw_topic.send(key=producer_key(m, self.brands).encode(),
+                                      value=encode_mention(m),
                                       timestamp=m.created_at_ms / 1000)
             for m in mentions
         ]

@@ -50,6 +50,7 @@ class Settings:
     topic_dlq: str = "mentions.dlq"
     topic_events: str = "complaints.events"
     topic_ticks: str = "mentionwatch.ticks"
+    topic_rerouted: str = "mentionwatch.rerouted"
     app_id: str = "mentionwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -86,6 +87,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         topic_dlq=prefix + "mentions.dlq",
         topic_events=prefix + "complaints.events",
         topic_ticks=prefix + "mentionwatch.ticks",
+        topic_rerouted=prefix + "mentionwatch.rerouted",
         bootstrap_servers=env.get("MENTIONWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         home=Path(env.get("MENTIONWATCH_HOME", ".mentionwatch")),
         partitions=_int(env, "MENTIONWATCH_PARTITIONS", 6, minimum=1),

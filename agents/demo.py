@@ -15,7 +15,10 @@ from typing import Any
 import orjson
 
 from agents.config import Settings
+from schemas.codec import mention_from_dict
+from streams.brands import parse_brand_config
 from streams.demo import generate
+from streams.enrich import producer_key
 
 DEMO_BRANDS_FILE = Path(__file__).with_name("demo_brands.toml")
 COLOURS = {"negative": "\033[31m", "positive": "\033[32m", "neutral": "\033[37m"}
@@ -93,6 +96,9 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
     env = {}
     if not os.environ.get("MENTIONWATCH_BRANDS_FILE"):
         env["MENTIONWATCH_BRANDS_FILE"] = str(DEMO_BRANDS_FILE)
+    brands_file = Path(env.get("MENTIONWATCH_BRANDS_FILE")
+                       or os.environ["MENTIONWATCH_BRANDS_FILE"])
+    config = parse_brand_config(brands_file.read_text(encoding="utf-8"), source=str(brands_file))
     # The demo's mentions are generated live: a short lateness shows answers within seconds.
     for name, value in (("MENTIONWATCH_ALLOWED_LATENESS_SECONDS", "2"),
                         ("MENTIONWATCH_IDLE_GRACE_SECONDS", "5"),
@@ -126,7 +132,8 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
         while pending is not None or counts["enriched"] < counts["sent"]:
             now_ms = int(time.time() * 1000)
             while pending is not None and _event_ms(pending) <= now_ms:
-                producer.send(settings.topic_raw, key=pending["id"].encode(),
+                key = producer_key(mention_from_dict(pending), config).encode()
+                producer.send(settings.topic_raw, key=key,
                               value=orjson.dumps(pending), timestamp_ms=_event_ms(pending))
                 counts["sent"] += 1
                 pending = next(stream, None)

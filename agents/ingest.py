@@ -12,8 +12,11 @@ from typing import IO, Any
 import orjson
 
 from agents.config import Settings
+from agents.worker import load_brand_config
 from schemas.codec import DecodeError, encode_mention, mention_from_dict
 from schemas.models import Mention
+from streams.brands import BrandConfig
+from streams.enrich import producer_key
 
 SHOW_REJECTS = 20
 
@@ -77,11 +80,13 @@ def make_producer(settings: Settings) -> Any:
     )
 
 
-def produce_mentions(producer: Any, settings: Settings, mentions: Iterator[Mention]) -> int:
+def produce_mentions(producer: Any, settings: Settings, config: BrandConfig,
+                     mentions: Iterator[Mention]) -> int:
     sent = 0
     for m in mentions:
-        # The record timestamp is the event time, so replay can seek a time range.
-        producer.send(settings.topic_raw, key=f"{m.platform}:{m.id}".encode(),
+        # Keyed by the customer, so the worker tracks it where it arrives (streams.enrich);
+        # the record timestamp is the event time, so replay can seek a time range.
+        producer.send(settings.topic_raw, key=producer_key(m, config).encode(),
                       value=encode_mention(m), timestamp_ms=m.created_at_ms)
         sent += 1
     return sent
@@ -96,6 +101,7 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
     size = path.stat().st_size
     rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115 (closed below)
     producer = make_producer(settings)
+    config = load_brand_config(settings)
     seen: set[str] = set()
     try:
         bar = tqdm(total=size, unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
@@ -112,7 +118,7 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
                     result.duplicates += 1
                     continue
                 seen.add(key)
-                result.sent += produce_mentions(producer, settings, iter([mention]))
+                result.sent += produce_mentions(producer, settings, config, iter([mention]))
         producer.flush()
     finally:
         producer.close()
@@ -142,13 +148,14 @@ def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True) -> Ing
         except DecodeError as error:
             result.rejected.append((0, f"tweet {obj.get('id')}: {error.reason}: {error}"))
     producer = make_producer(settings)
+    config = load_brand_config(settings)
     try:
         from tqdm import tqdm
 
         with tqdm(total=len(mentions), unit="mention", desc="ingest", file=sys.stderr,
                   disable=not progress or len(mentions) < 50_000) as bar:
             for m in mentions:
-                result.sent += produce_mentions(producer, settings, iter([m]))
+                result.sent += produce_mentions(producer, settings, config, iter([m]))
                 bar.update(1)
         producer.flush()
     finally:

@@ -23,8 +23,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Dead letters wait for a human: keep them as long as raw mentions.
         TopicSpec(settings.topic_dlq, {"retention.ms": "-1", "max.message.bytes": "2097152"}),
         TopicSpec(settings.topic_events, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
-        # Timer ticks routed through the tracking agent (see agents/tracking.py).
+        # Timer ticks routed through the agent (see agents/tracking.py).
         TopicSpec(settings.topic_ticks, {"retention.ms": str(3600 * 1000)}),
+        # Enriched mentions whose raw record was not keyed by the customer, on their way to the
+        # customer's partition (see agents/app.py).
+        TopicSpec(settings.topic_rerouted, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
     ]
 
 

@@ -1,4 +1,5 @@
-"""The complaint-tracking agent and its timer: the faust shell around streams.tracking.
+"""Complaint tracking and its timer: the faust shell around streams.tracking, called by the
+agent in agents/app.py.
 
 State lives in a changelog-backed table keyed by the routing key (the customer: see
 docs/semantics.md), so a customer's mentions and the brand's replies to them meet in one
@@ -17,18 +18,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-import faust
 import orjson
-from kafka.partitioner.default import murmur2
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from agents.offsets import GapGuard
+from agents.partitioning import partition_for
 from schemas.codec import DecodeError, decode_enriched
 from streams.brands import BrandConfig
 from streams.clock import PartitionClock
 from streams.tracking import (
     ItemStatus,
+    Post,
     ThreadState,
     Transition,
     advance,
@@ -46,11 +46,6 @@ if TYPE_CHECKING:
     from agents.app import Pipeline
 
 log = logging.getLogger("mentionwatch.tracking")
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as aiokafka and Java) gives a key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -133,7 +128,6 @@ class Tracker:
         # partitions of this co-partitioned topic, and the agent ages that partition.
         self.ticks_topic = app.topic(s.topic_ticks, key_type=bytes, value_type=bytes,
                                      partitions=s.partitions)
-        source = app.topic(s.topic_enriched, s.topic_ticks, key_type=bytes, value_type=bytes)
         self.indexes: dict[int, PartitionIndex] = {}
         self.assigned: frozenset[int] = frozenset()
         self.needs_rebuild = True
@@ -144,7 +138,6 @@ class Tracker:
             self.metrics.sla.labels(brand=key).set(policy.sla_ms / 1000)
             self.metrics.ignore_after.labels(brand=key).set(policy.ignore_after_ms / 1000)
         self.processed = self.metrics.processed.labels(agent="tracking")
-        app.agent(source, name="mentionwatch.track")(self._agent)
         app.timer(s.tick_interval_s)(self._tick)
 
         async def _on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -160,32 +153,29 @@ class Tracker:
                 idle_grace_ms=int(self.settings.idle_grace_s * 1000)))
         return index
 
-    # -- the agent ----------------------------------------------------------------------------
-    async def _agent(self, stream: faust.StreamT[bytes]) -> None:
-        ticks = self.settings.topic_ticks
-        guard = GapGuard(self.pipeline.app, "tracking", self.settings.bootstrap_servers,
-                         self.metrics.gap_recorder("tracking"))
-        async for event in stream.events():
-            message = event.message
-            if message.topic == ticks:
-                await self._age_partition(message.partition)
-                continue
-            for skipped in await guard.skipped(message):
-                await self._track(skipped)
-            await self._track(message)
-
-    async def _track(self, message: Any) -> None:
-        self.processed.inc()
-        self.metrics.last_processed.set(time.time())
+    # -- called by the agent (agents/app.py) --------------------------------------------------
+    async def track_enriched(self, message: Any) -> None:
+        """An enriched mention rerouted to the partition of its customer."""
         try:
             enriched = decode_enriched(message.value)
+            post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
+                                     self.config)
         except DecodeError as error:
             await self.pipeline.dead_letter(error, message)
             return
+        except Exception as exc:  # a bug must not stop the stream or lose the record
+            log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
+                          message.offset)
+            await self.pipeline.dead_letter(
+                DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+            return
+        await self.track(message.key, post, message)
+
+    async def track(self, key: bytes, post: Post, message: Any) -> None:
+        """Apply one post to its customer's thread; message (of the thread's partition) is where
+        it came from."""
+        self.processed.inc()
         try:
-            post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
-                                     self.config)
-            key: bytes = message.key
             index = self._clock(message.partition)
             now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
             raw = self.table.get(key)
@@ -246,7 +236,7 @@ class Tracker:
 
     # -- the timer ----------------------------------------------------------------------------
     def _active_partitions(self) -> frozenset[int]:
-        topic = self.settings.topic_enriched
+        topic = self.settings.topic_raw
         return frozenset(tp.partition for tp in self.pipeline.app.assignor.assigned_actives()
                          if tp.topic == topic)
 
@@ -298,7 +288,7 @@ class Tracker:
             await self.ticks_topic.send(key=b"tick", value=b"", partition=p)
         self.snapshot = self._gauges(int(time.time() * 1000))
 
-    async def _age_partition(self, partition: int) -> None:
+    async def age_partition(self, partition: int) -> None:
         """Runs in the agent, on a tick of `partition`: decide what time alone decides, compact,
         and refresh the statuses the gauges read."""
         if partition not in self.indexes:

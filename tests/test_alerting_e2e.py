@@ -36,7 +36,6 @@ import pytest
 import yaml
 from conftest import REPO, Stack, Worker, free_port
 
-from agents.app import raw_key
 from streams.classification import classify
 
 RULES = REPO / "deploy" / "prometheus" / "rules" / "mentionwatch.rules.yml"
@@ -342,7 +341,7 @@ def produce(stack: Stack, mentions: list[dict[str, Any]]) -> None:
     producer = KafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=0)
     try:
         for m in mentions:
-            producer.send(stack.topic("mentions.raw"), key=raw_key(m["platform"], m["id"]),
+            producer.send(stack.topic("mentions.raw"), key=f"{m['platform']}:{m['id']}".encode(),
                           value=orjson.dumps(m))
         producer.flush()
     finally:

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, Stack, consume_all
 from twcs_reference import read_rows, reference_counts, twcs_head_path
 
-from agents.tracking import partition_for
+from agents.partitioning import partition_for
 from streams.demo import generate
 
 DEMO_BRANDS = REPO / "agents" / "demo_brands.toml"
@@ -99,14 +99,20 @@ def _stream(n: int, seed: int, partitions: int) -> list[dict[str, Any]]:
     return mentions
 
 
-def _produce(stack: Stack, mentions: list[dict[str, Any]]) -> None:
+def _produce(stack: Stack, mentions: list[dict[str, Any]], *, keyed_by_customer: bool) -> None:
+    """keyed_by_customer: as mentionwatch's own producers do, so the worker tracks each mention
+    where it arrives; otherwise keyed by mention id, so most take the rerouting hop."""
     from kafka import KafkaProducer
 
-    from schemas.codec import parse_rfc3339_ms
+    from schemas.codec import mention_from_dict, parse_rfc3339_ms
+    from streams.brands import parse_brand_config
+    from streams.enrich import producer_key
 
+    config = parse_brand_config(DEMO_BRANDS.read_text(encoding="utf-8"))
     producer = KafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=5)
     for m in mentions:
-        producer.send(stack.topic("mentions.raw"), key=m["id"].encode(), value=orjson.dumps(m),
+        key = producer_key(mention_from_dict(m), config) if keyed_by_customer else m["id"]
+        producer.send(stack.topic("mentions.raw"), key=key.encode(), value=orjson.dumps(m),
                       timestamp_ms=parse_rfc3339_ms(m["created_at"]))
     producer.flush()
     producer.close()
@@ -211,23 +217,30 @@ def test_live_workers_decide_like_replay(stack: Stack, tmp_path: Path, workers: 
     # replay, so it starts the stream once the group has settled.
     _wait_for_balanced_group(started, stack.partitions)
     mentions = _stream(1500, seed=workers, partitions=stack.partitions)
-    _produce(stack, mentions)
+    # One worker: raw keyed by customer (one hop); two: keyed by id (most take the reroute hop).
+    _produce(stack, mentions, keyed_by_customer=workers == 1)
     expected = _replay_decided(stack, tmp_path)
     assert sum(expected.values()) > 500
     live, contradictory = _wait_for_parity(stack, expected)
     assert contradictory == []
     assert live == {k: v for k, v in expected.items() if v}, _explain()
     assert all(w.alive() for w in started)
+    rerouted = consume_all(stack.bootstrap, stack.topic("mentionwatch.rerouted"), expected=0,
+                           timeout_s=10)
+    if workers == 1:
+        assert rerouted == []  # keyed by customer: every mention tracked where it arrived
+    else:
+        assert len(rerouted) > len(mentions) // 2
 
 
 def test_kill_minus_9_mid_stream_loses_and_doubles_nothing(stack: Stack, tmp_path: Path) -> None:
     mentions = _stream(3000, seed=9, partitions=stack.partitions)
     first = stack.start_worker("w1", **LIVE_ENV)
-    _produce(stack, mentions[:1500])
+    _produce(stack, mentions[:1500], keyed_by_customer=True)
     consume_all(stack.bootstrap, stack.topic("complaints.events"), expected=300, timeout_s=60)
     os.killpg(first.proc.pid, signal.SIGKILL)  # no shutdown, no final commit
     first.proc.wait()
-    _produce(stack, mentions[1500:])
+    _produce(stack, mentions[1500:], keyed_by_customer=True)
     stack.start_worker("w2", **LIVE_ENV)
     expected = _replay_decided(stack, tmp_path)
     live, contradictory = _wait_for_parity(stack, expected)
