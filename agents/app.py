@@ -73,7 +73,7 @@ class Pipeline:
             value_serializer="raw",
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            producer_linger=0.005,
+            producer_linger=s.producer_linger_s,
             # Finish the record in hand before a rebalance or shutdown hands its partition on.
             stream_wait_empty=True,
             processing_guarantee="at_least_once",
@@ -95,6 +95,15 @@ class Pipeline:
         self.tracker = Tracker(self)
         self._register_agent()
         self._register_web()
+
+    async def produce(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
+        """Hand a record to the producer, for the agent's outputs. Straight to faust's producer
+        rather than Topic.send: that path's futures, callbacks and sensors cost more per record
+        than the send itself (docs/performance.md). Delivery is still at least once: faust
+        flushes the producer before it commits the offsets of the records that caused these.
+        The partition is the one the default partitioner gives the key (partition_for), known
+        already where this is called."""
+        await self.app.producer.send(topic, key, value, partition, None, None)
 
     # -- dead letters -------------------------------------------------------------------------
     async def dead_letter(self, error: DecodeError, message: Any) -> None:
@@ -129,6 +138,7 @@ class Pipeline:
         processed = metrics.processed.labels(agent="enrich")
         partitions = settings.partitions
         raw_topic, ticks_topic = settings.topic_raw, settings.topic_ticks
+        enriched_topic, rerouted_topic = settings.topic_enriched, settings.topic_rerouted
         mentions_counter: dict[tuple[str, str, str], Any] = {}
 
         async def enrich_and_track(message: Any) -> None:
@@ -153,7 +163,8 @@ class Pipeline:
                 return
             key_bytes = key.encode()
             value = encode_enriched(enriched)
-            await self.enriched_topic.send(key=key_bytes, value=value)
+            partition = partition_for(key_bytes, partitions)
+            await self.produce(enriched_topic, key_bytes, value, partition)
             labels = (mention.brand, mention.platform, enriched.enrichment.sentiment)
             counter = mentions_counter.get(labels)
             if counter is None:
@@ -161,12 +172,12 @@ class Pipeline:
                     brand=metrics.brand_label(mention.brand), platform=mention.platform,
                     sentiment=enriched.enrichment.sentiment)
             counter.inc()
-            if partition_for(key_bytes, partitions) == message.partition:
+            if partition == message.partition:
                 await tracker.track(key_bytes, post, message)
             else:
                 # The producer keyed the raw record by something else than the customer: the
                 # customer's thread lives in another partition, possibly on another worker.
-                await self.rerouted_topic.send(key=key_bytes, value=value)
+                await self.produce(rerouted_topic, key_bytes, value, partition)
 
         async def handle(message: Any) -> None:
             if message.topic == raw_topic:

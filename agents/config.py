@@ -64,6 +64,7 @@ class Settings:
     allowed_lateness_s: float = 60.0
     retention_s: float = 8 * 24 * 3600.0
     tick_interval_s: float = 5.0
+    producer_linger_s: float = 0.02
     idle_grace_s: float = 60.0
     log_level: str = "info"
 
@@ -106,6 +107,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         allowed_lateness_s=_float(env, "MENTIONWATCH_ALLOWED_LATENESS_SECONDS", 60.0),
         retention_s=_float(env, "MENTIONWATCH_RETENTION_SECONDS", 8 * 24 * 3600.0),
         tick_interval_s=_float(env, "MENTIONWATCH_TICK_INTERVAL_SECONDS", 5.0, minimum=0.1),
+        producer_linger_s=_float(env, "MENTIONWATCH_PRODUCER_LINGER_MS", 20.0, minimum=0.0)
+        / 1000,
         idle_grace_s=_float(env, "MENTIONWATCH_IDLE_GRACE_SECONDS", 60.0),
         log_level=env.get("MENTIONWATCH_LOG_LEVEL", "info"),
     )

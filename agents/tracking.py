@@ -138,6 +138,8 @@ class Tracker:
             self.metrics.sla.labels(brand=key).set(policy.sla_ms / 1000)
             self.metrics.ignore_after.labels(brand=key).set(policy.ignore_after_ms / 1000)
         self.processed = self.metrics.processed.labels(agent="tracking")
+        self.partitions = s.partitions
+        self.event_partitions: dict[bytes, int] = {}  # brand → partition of complaints.events
         app.timer(s.tick_interval_s)(self._tick)
 
         async def _on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -213,8 +215,12 @@ class Tracker:
     async def _emit(self, transitions: Iterable[Transition]) -> None:
         m = self.metrics
         for t in transitions:
-            await self.pipeline.events_topic.send(
-                key=t.brand.encode(), value=orjson.dumps(transition_to_dict(t)))
+            key = t.brand.encode()
+            partition = self.event_partitions.get(key)
+            if partition is None:
+                partition = self.event_partitions[key] = partition_for(key, self.partitions)
+            await self.pipeline.produce(self.settings.topic_events, key,
+                                        orjson.dumps(transition_to_dict(t)), partition)
             if not t.complaint:
                 continue
             labels = {"brand": m.brand_label(t.brand), "platform": t.platform}
