@@ -114,12 +114,17 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> Non
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report here (default: stdout).")
+@click.option("--source", type=click.Choice(["raw", "enriched"]), default="raw",
+              show_default=True,
+              help="raw: classify mentions.raw again with the configured classifier (the audit "
+              "record, independent of the workers). enriched: use the classification the "
+              "workers recorded in mentions.enriched (many times faster).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None,
+def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None, source: str,
            no_progress: bool) -> None:
-    """Audit an event-time range from mentions.raw: the same core as the live workers, judged by
-    the event-time watermark only, so the same records always give the same report."""
-    from agents.replay import parse_time, run_replay
+    """Audit an event-time range: the same core as the live workers, judged by the event-time
+    watermark only, so the same records always give the same report."""
+    from agents.replay import ReplayError, parse_time, run_replay
     from agents.worker import load_brand_config
     from streams.classification import get_classifier
 
@@ -132,15 +137,19 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         raise click.BadParameter("--to must be after --from")
     config = load_brand_config(settings)
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
-    report, stats = run_replay(settings, config, classifier, settings.classifier,
-                               from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
-                               progress=not no_progress)
+    try:
+        report, stats = run_replay(settings, config, classifier, settings.classifier,
+                                   from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
+                                   progress=not no_progress, source=source)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
     if output is None:
         click.echo(report, nl=False)
     else:
         output.write_text(report, encoding="utf-8")
     rate = stats.read / stats.seconds if stats.seconds else 0.0
-    click.echo(f"replayed {stats.read} records ({stats.in_range} in range, {stats.invalid} "
+    click.echo(f"replayed {stats.read} records of {stats.source} ({stats.in_range} in range, "
+               f"{stats.invalid} "
                f"invalid, {stats.unroutable} unroutable) in {stats.seconds:.2f}s "
                f"({rate:,.0f} records/s)", err=True)
 

@@ -4,12 +4,15 @@ byte-identical report."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from agents.config import Settings
 from schemas.codec import DecodeError, decode_mention, parse_rfc3339_ms
@@ -17,7 +20,7 @@ from streams.audit import build_report, render_report
 from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
-from streams.tracking import ThreadState, advance, apply_post, item_statuses
+from streams.tracking import Post, item_statuses, states_from_posts
 
 # Records are seeked by their Kafka timestamp; a producer's clock may run a little behind the
 # event time it writes, so start this much earlier and filter by event time.
@@ -35,8 +38,13 @@ def parse_time(value: str) -> int:
                          "(2026-11-01)") from None
 
 
+class ReplayError(RuntimeError):
+    pass
+
+
 @dataclass
 class ReplayStats:
+    source: str = "raw"
     read: int = 0
     in_range: int = 0
     invalid: int = 0
@@ -44,90 +52,152 @@ class ReplayStats:
     seconds: float = 0.0
 
 
-def read_raw(settings: Settings, from_ms: int, *, progress: bool) -> Iterator[tuple[bytes, Any]]:
-    """Every record of mentions.raw from (about) from_ms up to the end offsets taken at start.
-    A read-only consumer: no group, never commits, so the live group's offsets are untouched."""
-    from kafka import KafkaConsumer, TopicPartition
+SOURCES = ("raw", "enriched")
+BATCH_RECORDS = 50_000
+
+
+def _partitions(bootstrap_servers: str, topic: str) -> set[int]:
+    # aiokafka keeps metadata only of topics it subscribed to; an assigning reader asks first.
+    from kafka import KafkaConsumer
+
+    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                          client_id="mentionwatch-replay")
+    try:
+        return set(probe.partitions_for_topic(topic) or ())
+    finally:
+        probe.close()
+
+
+async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable[[list[bytes]],
+                None], *, progress: bool) -> None:
+    """Every record value of `topic` from (about) from_ms up to the end offsets taken at start,
+    in batches. A read-only consumer: no group, never commits, so the live group's offsets are
+    untouched. aiokafka parses record batches in C (kafka-python's pure-Python CRC check alone
+    held replay to a few thousand records/s)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
     from tqdm import tqdm
 
-    consumer = KafkaConsumer(
+    partitions = _partitions(settings.bootstrap_servers, topic)
+    if not partitions:
+        raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024, max_poll_records=20_000,
-        client_id="mentionwatch-replay",
+        max_partition_fetch_bytes=16 * 1024 * 1024, client_id="mentionwatch-replay",
     )
+    await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(settings.topic_raw)
-        if not partitions:
-            raise SystemExit(f"topic {settings.topic_raw} not found on "
-                             f"{settings.bootstrap_servers}")
-        tps = [TopicPartition(settings.topic_raw, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        starts = consumer.offsets_for_times({tp: max(0, from_ms - SEEK_MARGIN_MS) for tp in tps})
-        remaining = {}
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.offsets_for_times(
+            {tp: max(0, from_ms - SEEK_MARGIN_MS) for tp in tps})
+        remaining: dict[Any, int] = {}
+        total = 0
         for tp in tps:
             found = starts.get(tp)
             start = found.offset if found is not None else ends[tp]
             consumer.seek(tp, start)
             if ends[tp] > start:
                 remaining[tp] = ends[tp]
-        total = sum(ends[tp] - consumer.position(tp) for tp in remaining)
+                total += ends[tp] - start
         with tqdm(total=total, unit="rec", unit_scale=True, desc="replay", file=sys.stderr,
                   disable=not progress or total < 200_000) as bar:
             while remaining:
-                batches = consumer.poll(timeout_ms=1000)
+                batches = await consumer.getmany(*remaining, timeout_ms=1000,
+                                                 max_records=BATCH_RECORDS)
                 for tp, records in batches.items():
                     end = remaining.get(tp)
                     if end is None:
                         continue
-                    for rec in records:
-                        if rec.offset >= end:
-                            break
-                        yield rec.value, rec
-                    bar.update(len(records))
-                    if consumer.position(tp) >= end:
+                    values = [r.value for r in records if r.offset < end]
+                    on_batch(values)
+                    bar.update(len(values))
+                    if ((records and records[-1].offset >= end - 1)
+                            or await consumer.position(tp) >= end):
                         del remaining[tp]
                         consumer.pause(tp)
     finally:
-        consumer.close()
+        await consumer.stop()
+
+
+def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
+    """A record of mentions.enriched → the tracking view of it, as the worker's tracking would
+    build it. mentions.enriched is written by the workers alone, from mentions they validated,
+    so this checks structure only (the full validation costs more than the rest of the replay);
+    a record without the fields raises KeyError or TypeError."""
+    obj = orjson.loads(value)
+    if obj["schema_version"] != 1:
+        raise KeyError("schema_version")
+    m = obj["mention"]
+    author = m["author"]
+    is_brand = author["is_brand"] is True or config.is_brand_account(m["brand"],
+                                                                      author["handle"])
+    return Post(
+        id=m["id"], platform=m["platform"], brand=m["brand"], author_id=author["id"],
+        author_handle=author["handle"], is_brand=is_brand,
+        created_at_ms=parse_rfc3339_ms(m["created_at"]), in_reply_to=m.get("in_reply_to"),
+        in_reply_to_author_id=m.get("in_reply_to_author_id"),
+        conversation_id=m.get("conversation_id"),
+        complaint=obj["enrichment"]["complaint"] is True and not is_brand,
+    )
 
 
 def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
                classifier_name: str, *, from_ms: int, to_ms: int, brand: str | None,
-               fmt: str, progress: bool = True) -> tuple[str, ReplayStats]:
-    stats = ReplayStats()
+               fmt: str, progress: bool = True, source: str = "raw") -> tuple[str, ReplayStats]:
+    """source "raw": the audit record, classified again by the configured classifier;
+    "enriched": the classification the live workers recorded (no classifier run: fast)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    stats = ReplayStats(source=source)
     started = time.monotonic()
-    states: dict[str, ThreadState] = {}
-    watermark: int | None = None
+    posts: list[Post] = []
     classify = classifier.classify
-    for value, _rec in read_raw(settings, from_ms, progress=progress):
-        stats.read += 1
-        try:
-            mention = decode_mention(value, max_bytes=settings.max_record_bytes)
-        except DecodeError:
-            stats.invalid += 1  # the live worker dead-lettered it; not part of the audit
-            continue
-        if not from_ms <= mention.created_at_ms < to_ms:
-            continue
-        stats.in_range += 1
-        try:
-            _enriched, post, key = enrich(mention, classify, classifier_name, config)
-        except UnroutableMention:
-            stats.unroutable += 1
-            continue
-        if watermark is None or post.created_at_ms > watermark:
-            watermark = post.created_at_ms
-        # Arrival order doesn't matter to the core; judge nothing yet (clock at the range's
-        # start) and apply the watermark once, at the end.
-        new_state, _ = apply_post(states.get(key), post, config, from_ms)
-        states[key] = new_state
-    final_watermark = watermark if watermark is not None else from_ms
+    max_bytes = settings.max_record_bytes
+
+    def from_raw(values: list[bytes]) -> None:
+        for value in values:
+            try:
+                mention = decode_mention(value, max_bytes=max_bytes)
+            except DecodeError:
+                stats.invalid += 1  # the live worker dead-lettered it; not part of the audit
+                continue
+            if not from_ms <= mention.created_at_ms < to_ms:
+                continue
+            stats.in_range += 1
+            try:
+                _enriched, post, _key = enrich(mention, classify, classifier_name, config)
+            except UnroutableMention:
+                stats.unroutable += 1
+                continue
+            posts.append(post)
+
+    def from_enriched(values: list[bytes]) -> None:
+        for value in values:
+            try:
+                post = post_from_enriched(value, config)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                stats.invalid += 1
+                continue
+            if from_ms <= post.created_at_ms < to_ms:
+                stats.in_range += 1
+                posts.append(post)
+
+    def on_batch(values: list[bytes]) -> None:
+        stats.read += len(values)
+        (from_raw if source == "raw" else from_enriched)(values)
+
+    topic = settings.topic_raw if source == "raw" else settings.topic_enriched
+    asyncio.run(_read(settings, topic, from_ms, on_batch, progress=progress))
+    # Judge everything at the watermark of the range's records, once: the statuses depend on
+    # the set of posts and that instant alone (the same core functions as the live workers).
+    watermark = max((p.created_at_ms for p in posts), default=from_ms)
+    states = states_from_posts(posts)
     statuses = []
     for key in sorted(states):
-        state, _ = advance(states[key], config, final_watermark)
-        statuses.extend(item_statuses(state, config, final_watermark))
+        statuses.extend(item_statuses(states[key], config, watermark))
     report = build_report(statuses, config, range_from_ms=from_ms, range_to_ms=to_ms,
-                          watermark_ms=final_watermark, brand_filter=brand)
+                          watermark_ms=watermark, brand_filter=brand)
     stats.seconds = time.monotonic() - started
     return render_report(report, fmt), stats

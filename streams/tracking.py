@@ -34,6 +34,7 @@ __all__ = [
     "post_from_mention",
     "routing_key",
     "state_key",
+    "states_from_posts",
     "statuses_of",
     "to_json",
     "transition_to_dict",
@@ -507,6 +508,28 @@ def apply_post(state: ThreadState | None, post: Post, config: BrandConfig,
     elif state.key != key:
         raise ValueError(f"post {post.id} belongs to key {key!r}, not {state.key!r}")
     return _evaluate(_ingest(state, post), config, now_ms)
+
+
+def states_from_posts(posts: Iterable[Post]) -> dict[str, ThreadState]:
+    """The states that applying every post with apply_post would hold, in any order, without
+    evaluating anything on the way (no clock, nothing announced): for an audit, which only asks
+    for item_statuses at one instant, and those depend on the set of posts alone. Keys that
+    store no post (brand posts replying to nobody) are left out: they have no items."""
+    by_key: dict[str, dict[str, PostRec]] = {}
+    for post in posts:
+        if routing_key(post) is None:
+            continue
+        rec = PostRec(post.brand, post.created_at_ms, post.is_brand, post.complaint,
+                      post.in_reply_to, post.conversation_id)
+        recs = by_key.get(state_key(post))
+        if recs is None:
+            recs = by_key[state_key(post)] = {}
+        old = recs.get(post.id)
+        # The same rule as _ingest for one id with two contents: keep one deterministically.
+        if old is None or (old != rec and _rec_order(rec) < _rec_order(old)):
+            recs[post.id] = rec
+    return {key: ThreadState(key=key, latest_event_ms=max(r.created_ms for r in recs.values()),
+                             posts=recs) for key, recs in by_key.items()}
 
 
 def advance(state: ThreadState, config: BrandConfig,

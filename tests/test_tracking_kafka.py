@@ -118,10 +118,11 @@ def _produce(stack: Stack, mentions: list[dict[str, Any]], *, keyed_by_customer:
     producer.close()
 
 
-def _replay_decided(stack: Stack, tmp_path: Path) -> dict[tuple[str, str], int]:
-    out = tmp_path / "replay.json"
+def _replay_decided(stack: Stack, tmp_path: Path, source: str = "raw"
+                    ) -> dict[tuple[str, str], int]:
+    out = tmp_path / f"replay-{source}.json"
     rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01", "--format",
-               "json", "--output", str(out), "--no-progress",
+               "json", "--output", str(out), "--no-progress", "--source", source,
                env={"MENTIONWATCH_BRANDS_FILE": str(DEMO_BRANDS)})
     assert rep.returncode == 0, rep.stderr
     report = json.loads(out.read_text())
@@ -231,6 +232,8 @@ def test_live_workers_decide_like_replay(stack: Stack, tmp_path: Path, workers: 
         assert rerouted == []  # keyed by customer: every mention tracked where it arrived
     else:
         assert len(rerouted) > len(mentions) // 2
+    # The fast audit from the classifications the workers recorded agrees with the full one.
+    assert _replay_decided(stack, tmp_path, source="enriched") == expected
 
 
 def test_kill_minus_9_mid_stream_loses_and_doubles_nothing(stack: Stack, tmp_path: Path) -> None:
@@ -246,3 +249,11 @@ def test_kill_minus_9_mid_stream_loses_and_doubles_nothing(stack: Stack, tmp_pat
     live, contradictory = _wait_for_parity(stack, expected)
     assert contradictory == []
     assert live == {k: v for k, v in expected.items() if v}, _explain()
+
+
+def test_replay_of_a_missing_topic_says_so(stack: Stack, tmp_path: Path) -> None:
+    rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2026-02-01",
+               env={"MENTIONWATCH_TOPIC_PREFIX": f"missing{tmp_path.name[-6:]}."})
+    assert rep.returncode != 0
+    assert "mentions.raw not found" in rep.stderr
+    assert "Traceback" not in rep.stderr

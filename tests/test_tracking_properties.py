@@ -26,6 +26,7 @@ from streams.tracking import (
     from_json,
     item_statuses,
     next_due_ms,
+    states_from_posts,
     to_json,
 )
 
@@ -237,6 +238,21 @@ def test_statuses_follow_semantics_in_any_order(posts: list[Post], data: st.Data
         clocks = data.draw(st.lists(NOWS, min_size=len(order), max_size=len(order)))
         result = run(list(zip(order, clocks, strict=True)), cfg, now)
         assert view(item_statuses(result.state, cfg, now)) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(posts=threads(), data=st.data(), now=NOWS, cfg=st.sampled_from(CONFIGS))
+def test_the_audit_shortcut_gives_the_statuses_of_the_live_path(
+        posts: list[Post], data: st.DataObject, now: int, cfg: BrandConfig) -> None:
+    """states_from_posts (replay: no evaluation per record) == apply_post record by record."""
+    order = data.draw(arrival_orders(posts))
+    states = states_from_posts(order)
+    assert len(states) == 1
+    (state,) = states.values()
+    assert view(item_statuses(state, cfg, now)) == oracle(posts, cfg, now)
+    clocks = data.draw(st.lists(NOWS, min_size=len(order), max_size=len(order)))
+    live = run(list(zip(order, clocks, strict=True)), cfg, now).state
+    assert state.posts == live.posts
 
 
 @settings(max_examples=150, deadline=None)
