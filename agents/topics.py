@@ -19,7 +19,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         # Raw mentions are the audit record: kept until the operator deletes them.
         TopicSpec(settings.topic_raw, {"retention.ms": "-1", "max.message.bytes": "1048588"}),
-        TopicSpec(settings.topic_enriched, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
+        # Kept as long: `replay --source enriched` audits the classifications recorded live.
+        TopicSpec(settings.topic_enriched, {"retention.ms": "-1"}),
         # Dead letters wait for a human: keep them as long as raw mentions.
         TopicSpec(settings.topic_dlq, {"retention.ms": "-1", "max.message.bytes": "2097152"}),
         TopicSpec(settings.topic_events, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
