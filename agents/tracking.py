@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mentionwatch.tracking")
 
+# Threads aged per tick and partition before the agent turns back to waiting records (at a few
+# hundred microseconds each, a batch holds new mentions up for about a tenth of a second).
+AGE_BATCH = 256
+
 
 @dataclass
 class PartitionIndex:
@@ -303,7 +307,15 @@ class Tracker:
         now_ms = index.clock.now(int(time.time() * 1000))
         if now_ms is None:
             return
+        budget = AGE_BATCH
         while index.due and index.due[0][0] <= now_ms:
+            if budget == 0:
+                # More is due (the clock jumped: a burst after a quiet spell, a restart). Come
+                # back after the records already waiting, so new mentions aren't held up behind
+                # thousands of announcements.
+                await self.ticks_topic.send(key=b"tick", value=b"", partition=partition)
+                return
+            budget -= 1
             due, key = heapq.heappop(index.due)
             if index.due_at.get(key) != due:
                 continue  # superseded by a newer due time
