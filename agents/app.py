@@ -106,6 +106,13 @@ class Pipeline:
         await self.app.producer.send(topic, key, value, partition, None, None)
 
     # -- dead letters -------------------------------------------------------------------------
+    async def processing_error(self, exc: Exception, message: Any) -> None:
+        """A bug must not stop the stream or lose the record: log it, dead-letter the record."""
+        log.exception("processing error at %s[%s]@%s", message.topic, message.partition,
+                      message.offset)
+        await self.dead_letter(
+            DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+
     async def dead_letter(self, error: DecodeError, message: Any) -> None:
         record = encode_dead_letter(
             error,
@@ -155,11 +162,7 @@ class Pipeline:
                 await self.dead_letter(DecodeError("unroutable", str(exc)), message)
                 return
             except Exception as exc:  # a bug must not stop the stream or lose the record
-                log.exception("processing error at %s[%s]@%s", message.topic,
-                              message.partition, message.offset)
-                await self.dead_letter(
-                    DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message
-                )
+                await self.processing_error(exc, message)
                 return
             key_bytes = key.encode()
             value = encode_enriched(enriched)

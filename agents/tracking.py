@@ -170,10 +170,7 @@ class Tracker:
             await self.pipeline.dead_letter(error, message)
             return
         except Exception as exc:  # a bug must not stop the stream or lose the record
-            log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
-                          message.offset)
-            await self.pipeline.dead_letter(
-                DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+            await self.pipeline.processing_error(exc, message)
             return
         await self.track(message.key, post, message)
 
@@ -188,10 +185,7 @@ class Tracker:
             state = from_json(raw) if raw is not None else None
             new_state, transitions = apply_post(state, post, self.config, now_ms)
         except Exception as exc:  # a bug must not stop the stream or lose the record
-            log.exception("tracking error at %s[%s]@%s", message.topic, message.partition,
-                          message.offset)
-            await self.pipeline.dead_letter(
-                DecodeError("processing_error", f"{type(exc).__name__}: {exc}"), message)
+            await self.pipeline.processing_error(exc, message)
             return
         # Announce before recording that we announced: if the worker dies in between, the
         # record is processed again and the transitions repeat (at least once) rather than
