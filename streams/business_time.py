@@ -190,3 +190,24 @@ def business_deadline_ms(start_ms: int, budget_ms: int, cal: BusinessCalendar | 
     if budget_ms == 0:
         return start_ms
     return _cached_deadline(start_ms, budget_ms, cal)
+
+
+def business_deadlines_ms(start_ms: int, budget_ms: int,
+                          cal: BusinessCalendar | None) -> tuple[int, int]:
+    """(business_deadline_ms(start, budget), business_deadline_ms(start, budget + 1)): when the
+    budget is used up and the first instant past it. Usually the second is the first plus one
+    millisecond; only a budget used up exactly when business time stops (closing time) needs a
+    second search. The hot path asks for both for every item."""
+    deadline = business_deadline_ms(start_ms, budget_ms, cal)
+    if cal is None or _is_business_time(cal, deadline):
+        return deadline, deadline + 1
+    return deadline, business_deadline_ms(start_ms, budget_ms + 1, cal)
+
+
+def _is_business_time(cal: BusinessCalendar, t_ms: int) -> bool:
+    for a, b in _day_pieces(cal, t_ms // DAY_MS):
+        if a <= t_ms < b:
+            return True
+        if a > t_ms:
+            return False
+    return False

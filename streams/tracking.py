@@ -18,7 +18,7 @@ import orjson
 
 from schemas.models import Mention
 from streams.brands import BrandConfig
-from streams.business_time import business_deadline_ms, business_elapsed_ms
+from streams.business_time import business_deadlines_ms, business_elapsed_ms
 
 __all__ = [
     "ItemStatus",
@@ -381,13 +381,12 @@ def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
         if rec.is_brand:
             continue
         sla, ignore_after, cal = config.budgets(rec.brand)
-        c = rec.created_ms
+        sla_deadline, overdue_from = business_deadlines_ms(rec.created_ms, sla, cal)
+        ignore_deadline, ignored_from = business_deadlines_ms(rec.created_ms, ignore_after, cal)
         out.append(_Item(
             id=pid, rec=rec, answer_ms=answers.get(pid),
-            sla_deadline_ms=business_deadline_ms(c, sla, cal),
-            overdue_from_ms=business_deadline_ms(c, sla + 1, cal),
-            ignore_deadline_ms=business_deadline_ms(c, ignore_after, cal),
-            ignored_from_ms=business_deadline_ms(c, ignore_after + 1, cal),
+            sla_deadline_ms=sla_deadline, overdue_from_ms=overdue_from,
+            ignore_deadline_ms=ignore_deadline, ignored_from_ms=ignored_from,
         ))
     out.sort(key=lambda it: (it.rec.created_ms, it.id))
     state.items_memo = (config, out)
