@@ -340,6 +340,8 @@ def _first_answers(posts: dict[str, PostRec]) -> dict[str, int]:
     B.created >= M.created. Per (conversation, brand) a sweep over items by creation time,
     newest first, keeps the running minimum of the answer times whose threshold
     min(X.created, B.created) admits the item."""
+    if not any(rec.is_brand for rec in posts.values()):
+        return {}  # nothing answers (most customers' threads, most of the time)
     conv = _conversations(posts)
     items: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     answers: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
