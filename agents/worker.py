@@ -37,6 +37,7 @@ def run_worker(settings: Settings) -> None:
 
     from agents.topics import ensure_topics
 
+    settings.home.mkdir(parents=True, exist_ok=True)  # faust creates only its own subdirectory
     for line in ensure_topics(settings):
         logging.getLogger("mentionwatch").info("topic %s", line)
     pipeline = build_pipeline(settings)

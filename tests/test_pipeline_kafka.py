@@ -134,7 +134,10 @@ def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
 
 
 def test_http_endpoint_accepts_and_rejects(stack: Stack) -> None:
-    worker = stack.start_worker()
+    # A state directory that doesn't exist yet (a fresh volume path) is created.
+    home = stack.home / "fresh" / "volume"
+    worker = stack.start_worker(MENTIONWATCH_HOME=str(home))
+    assert (home / f"worker-{worker.web_port}").is_dir()
     good = _valid_mentions(5)
     status, body = _post(f"{worker.url}/mentions", orjson.dumps(good[0]))
     assert (status, body) == (202, {"accepted": 1, "rejected": 0})
