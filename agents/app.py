@@ -16,6 +16,7 @@ import faust
 from faust.web import Request, Response, View
 
 from agents.config import Settings
+from agents.faust_patches import shorten_fetch_wait
 from agents.metrics import Metrics
 from agents.offsets import GapGuard
 from agents.partitioning import partition_for
@@ -49,6 +50,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         s = self.settings
+        shorten_fetch_wait(s.fetch_max_wait_ms)
         self.app = faust.App(
             s.app_id,
             broker=[f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",")],

@@ -65,6 +65,7 @@ class Settings:
     retention_s: float = 8 * 24 * 3600.0
     tick_interval_s: float = 5.0
     producer_linger_s: float = 0.02
+    fetch_max_wait_ms: int = 100
     idle_grace_s: float = 60.0
     log_level: str = "info"
 
@@ -109,6 +110,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         tick_interval_s=_float(env, "MENTIONWATCH_TICK_INTERVAL_SECONDS", 5.0, minimum=0.1),
         producer_linger_s=_float(env, "MENTIONWATCH_PRODUCER_LINGER_MS", 20.0, minimum=0.0)
         / 1000,
+        fetch_max_wait_ms=_int(env, "MENTIONWATCH_FETCH_MAX_WAIT_MS", 100, minimum=1),
         idle_grace_s=_float(env, "MENTIONWATCH_IDLE_GRACE_SECONDS", 60.0),
         log_level=env.get("MENTIONWATCH_LOG_LEVEL", "info"),
     )
