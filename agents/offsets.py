@@ -41,9 +41,9 @@ class Record:
 
 
 async def read_range(bootstrap_servers: str, topic: str, partition: int, start: int, end: int,
-                     timeout_s: float = REREAD_TIMEOUT_S) -> list[Record]:
+                     timeout_s: float = REREAD_TIMEOUT_S) -> tuple[list[Record], bool]:
     """Records [start, end) of one partition (fewer if retention deleted some), read without a
-    consumer group, so no group offsets move."""
+    consumer group, so no group offsets move; and whether the read reached `end` in time."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     tp = TopicPartition(topic, partition)
@@ -63,9 +63,10 @@ async def read_range(bootstrap_servers: str, topic: str, partition: int, start: 
                     break
                 records.append(Record(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
                                       rec.timestamp / 1000 if rec.timestamp else None))
+        complete = await consumer.position(tp) >= end
     finally:
         await consumer.stop()
-    return records
+    return records, complete
 
 
 class GapGuard:
@@ -97,10 +98,16 @@ class GapGuard:
             return []
         log.warning("%s: %s jumped from offset %d to %d: reading the %d skipped records",
                     self.agent, tp, expected, offset, offset - expected)
-        records = await read_range(self.bootstrap_servers, tp.topic, tp.partition, expected,
-                                   offset)
+        records, complete = await read_range(self.bootstrap_servers, tp.topic, tp.partition,
+                                             expected, offset)
         if self.on_gap is not None:
             self.on_gap(len(records))
+        if not complete:
+            # Don't let faust commit past what we couldn't read: after a restart the group
+            # starts at the gap again and the records are processed then.
+            log.error("%s: %s could read only %d of the skipped records [%d, %d) in time",
+                      self.agent, tp, len(records), expected, offset)
+            return records
         await self._mark_done(tp, expected, offset - 1)
         log.warning("%s: %s read %d skipped records [%d, %d)", self.agent, tp, len(records),
                     expected, offset)
