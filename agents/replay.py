@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from agents.config import Settings
+from agents.offsets import stop_consumer
 from schemas.codec import DecodeError, decode_mention, parse_rfc3339_ms
 from streams.audit import build_report, render_report
 from streams.brands import BrandConfig
@@ -118,7 +119,7 @@ async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable
                         del remaining[tp]
                         consumer.pause(tp)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def post_from_enriched(value: bytes, config: BrandConfig) -> Post:

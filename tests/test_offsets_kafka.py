@@ -92,3 +92,16 @@ def test_the_first_record_after_a_rebalance_is_checked_against_the_committed_off
         return [[r.offset for r in first], [r.offset for r in second]]
 
     assert asyncio.run(scenario()) == [[], [6, 7]]
+
+
+def test_records_it_could_not_read_are_not_marked_done(stack: Stack, monkeypatch: Any) -> None:
+    import agents.offsets
+
+    topic = stack.topic("mentions.raw")
+    _produce(stack, topic, 10)
+    tp = FakeTP(topic, 2)
+    consumer = FakeConsumer({tp: 0})
+    guard = GapGuard(FakeApp(consumer), "test", stack.bootstrap)
+    monkeypatch.setattr(agents.offsets, "REREAD_TIMEOUT_S", 0.0)  # no time to read anything
+    assert asyncio.run(guard.skipped(FakeMessage(tp, 5))) == []
+    assert consumer.gaps == []  # faust's commit stays at the gap
