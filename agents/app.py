@@ -170,12 +170,12 @@ class Pipeline:
             value = encode_enriched(enriched)
             partition = partition_for(key_bytes, partitions)
             await self.produce(enriched_topic, key_bytes, value, partition)
-            labels = (mention.brand, mention.platform, enriched.enrichment.sentiment)
+            # Keyed like the metric's own labels, so the cache is no bigger than the metric.
+            labels = (metrics.brand_label(mention.brand), mention.platform,
+                      enriched.enrichment.sentiment)
             counter = mentions_counter.get(labels)
             if counter is None:
-                counter = mentions_counter[labels] = metrics.mentions.labels(
-                    brand=metrics.brand_label(mention.brand), platform=mention.platform,
-                    sentiment=enriched.enrichment.sentiment)
+                counter = mentions_counter[labels] = metrics.mentions.labels(*labels)
             counter.inc()
             if partition == message.partition:
                 await tracker.track(key_bytes, post, message)
