@@ -11,8 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from typing import Any
 
 import orjson
+
+
+def _before(records: Any, end: int) -> int:
+    """How many of a partition's records (in offset order) lie before the end offset."""
+    n = 0
+    for rec in records:
+        if rec.offset >= end:
+            break
+        n += 1
+    return n
 
 
 def read_kafka_python(bootstrap: str, topic: str) -> int:
@@ -36,10 +47,7 @@ def read_kafka_python(bootstrap: str, topic: str) -> int:
                 end = remaining.get(tp)
                 if end is None:
                     continue
-                for rec in records:
-                    if rec.offset >= end:
-                        break
-                    n += 1
+                n += _before(records, end)
                 if consumer.position(tp) >= end:
                     del remaining[tp]
                     consumer.pause(tp)
@@ -73,10 +81,7 @@ async def read_aiokafka(bootstrap: str, topic: str) -> int:
                 end = remaining.get(tp)
                 if end is None:
                     continue
-                for rec in records:
-                    if rec.offset >= end:
-                        break
-                    n += 1
+                n += _before(records, end)
                 if await consumer.position(tp) >= end:
                     del remaining[tp]
                     consumer.pause(tp)
