@@ -184,6 +184,12 @@ def _read_pid(paths: BrokerPaths) -> int | None:
         return None
     except PermissionError:
         return pid
+    try:
+        # A broker this process started and that has exited stays a zombie until reaped: gone.
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+    except (OSError, IndexError):
+        pass
     # A pid can be reused: make sure it is our java.
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -312,6 +318,7 @@ def stop(settings: Settings, *, wait_s: float = 60.0) -> str:
         paths.pid.unlink(missing_ok=True)
         return "broker not running"
     os.kill(pid, signal.SIGTERM)  # controlled shutdown: flushes logs, no recovery at next start
+    killed = False
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if _read_pid(paths) is None:
@@ -319,9 +326,12 @@ def stop(settings: Settings, *, wait_s: float = 60.0) -> str:
         time.sleep(0.2)
     else:
         os.kill(pid, signal.SIGKILL)
+        killed = True
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if we started it in this process
     paths.pid.unlink(missing_ok=True)
+    if killed:
+        return f"broker did not stop within {wait_s:.0f}s: killed (pid {pid})"
     return f"broker stopped (pid {pid})"
 
 
