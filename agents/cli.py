@@ -119,9 +119,12 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> Non
               help="raw: classify mentions.raw again with the configured classifier (the audit "
               "record, independent of the workers). enriched: use the classification the "
               "workers recorded in mentions.enriched (many times faster).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes sharing the topic's partitions (default: one per CPU). The "
+              "report is the same for any number.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None, source: str,
-           no_progress: bool) -> None:
+           workers: int | None, no_progress: bool) -> None:
     """Audit an event-time range: the same core as the live workers, judged by the event-time
     watermark only, so the same records always give the same report."""
     from agents.replay import ReplayError, parse_time, run_replay
@@ -140,7 +143,7 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     try:
         report, stats = run_replay(settings, config, classifier, settings.classifier,
                                    from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
-                                   progress=not no_progress, source=source)
+                                   progress=not no_progress, source=source, workers=workers)
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     if output is None:
@@ -151,7 +154,10 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     click.echo(f"replayed {stats.read} records of {stats.source} ({stats.in_range} in range, "
                f"{stats.invalid} "
                f"invalid, {stats.unroutable} unroutable) in {stats.seconds:.2f}s "
-               f"({rate:,.0f} records/s)", err=True)
+               f"({rate:,.0f} records/s, {stats.workers} "
+               f"{'process' if stats.workers == 1 else 'processes'})"
+               + (f"; {stats.moved} handed between processes" if stats.workers > 1 else ""),
+               err=True)
 
 
 @main.command()

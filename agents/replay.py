@@ -5,23 +5,25 @@ byte-identical report."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
 from typing import Any
-
-import orjson
 
 from agents.config import Settings
 from agents.offsets import stop_consumer
-from schemas.codec import DecodeError, decode_mention, parse_rfc3339_ms
-from streams.audit import build_report, render_report
+from agents.partitioning import partition_for
+from schemas.codec import DecodeError, decode_mention, decode_tracking_view, parse_rfc3339_ms
+from streams.audit import AuditTally, render_report
 from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
-from streams.tracking import Post, item_statuses, states_from_posts
+from streams.tracking import Post, StatesBuilder, item_statuses, state_key
 
 # Records are seeked by their Kafka timestamp; a producer's clock may run a little behind the
 # event time it writes, so start this much earlier and filter by event time.
@@ -50,37 +52,40 @@ class ReplayStats:
     in_range: int = 0
     invalid: int = 0
     unroutable: int = 0
+    moved: int = 0  # posts read by one shard whose thread another shard judges
+    workers: int = 1
     seconds: float = 0.0
+
+    def add(self, other: ReplayStats) -> None:
+        for name in ("read", "in_range", "invalid", "unroutable", "moved"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 SOURCES = ("raw", "enriched")
 BATCH_RECORDS = 50_000
 
 
-def _partitions(bootstrap_servers: str, topic: str) -> set[int]:
+def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
     # aiokafka keeps metadata only of topics it subscribed to; an assigning reader asks first.
     from kafka import KafkaConsumer
 
     probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                           client_id="mentionwatch-replay")
     try:
-        return set(probe.partitions_for_topic(topic) or ())
+        return sorted(probe.partitions_for_topic(topic) or ())
     finally:
         probe.close()
 
 
-async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable[[list[bytes]],
-                None], *, progress: bool) -> None:
-    """Every record value of `topic` from (about) from_ms up to the end offsets taken at start,
-    in batches. A read-only consumer: no group, never commits, so the live group's offsets are
-    untouched. aiokafka parses record batches in C (kafka-python's pure-Python CRC check alone
-    held replay to a few thousand records/s)."""
+async def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
+                on_batch: Callable[[list[bytes]], None],
+                on_total: Callable[[int], None]) -> None:
+    """Every record value of these partitions of `topic` from (about) from_ms up to the end
+    offsets taken at start, in batches. A read-only consumer: no group, never commits, so the
+    live group's offsets are untouched. aiokafka parses record batches in C (kafka-python's
+    pure-Python CRC check alone held replay to a few thousand records/s)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
-    from tqdm import tqdm
 
-    partitions = _partitions(settings.bootstrap_servers, topic)
-    if not partitions:
-        raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
@@ -88,7 +93,7 @@ async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable
     )
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.offsets_for_times(
@@ -102,22 +107,19 @@ async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable
             if ends[tp] > start:
                 remaining[tp] = ends[tp]
                 total += ends[tp] - start
-        with tqdm(total=total, unit="rec", unit_scale=True, desc="replay", file=sys.stderr,
-                  disable=not progress or total < 200_000) as bar:
-            while remaining:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000,
-                                                 max_records=BATCH_RECORDS)
-                for tp, records in batches.items():
-                    end = remaining.get(tp)
-                    if end is None:
-                        continue
-                    values = [r.value for r in records if r.offset < end]
-                    on_batch(values)
-                    bar.update(len(values))
-                    if ((records and records[-1].offset >= end - 1)
-                            or await consumer.position(tp) >= end):
-                        del remaining[tp]
-                        consumer.pause(tp)
+        on_total(total)
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000,
+                                             max_records=BATCH_RECORDS)
+            for tp, records in batches.items():
+                end = remaining.get(tp)
+                if end is None:
+                    continue
+                on_batch([r.value for r in records if r.offset < end])
+                if ((records and records[-1].offset >= end - 1)
+                        or await consumer.position(tp) >= end):
+                    del remaining[tp]
+                    consumer.pause(tp)
     finally:
         await stop_consumer(consumer)
 
@@ -125,39 +127,88 @@ async def _read(settings: Settings, topic: str, from_ms: int, on_batch: Callable
 def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
     """A record of mentions.enriched → the tracking view of it, as the worker's tracking would
     build it. mentions.enriched is written by the workers alone, from mentions they validated,
-    so this checks structure only (the full validation costs more than the rest of the replay);
-    a record without the fields raises KeyError or TypeError."""
-    obj = orjson.loads(value)
-    if obj["schema_version"] != 1:
-        raise KeyError("schema_version")
-    m = obj["mention"]
-    author = m["author"]
-    is_brand = author["is_brand"] is True or config.is_brand_account(m["brand"],
-                                                                      author["handle"])
+    so this checks the types of what tracking reads only (the full validation costs more than
+    the rest of the replay). Raises DecodeError."""
+    m, created_ms, complaint = decode_tracking_view(value)
+    author = m.author
+    is_brand = author.is_brand or config.is_brand_account(m.brand, author.handle)
     return Post(
-        id=m["id"], platform=m["platform"], brand=m["brand"], author_id=author["id"],
-        author_handle=author["handle"], is_brand=is_brand,
-        created_at_ms=parse_rfc3339_ms(m["created_at"]), in_reply_to=m.get("in_reply_to"),
-        in_reply_to_author_id=m.get("in_reply_to_author_id"),
-        conversation_id=m.get("conversation_id"),
-        complaint=obj["enrichment"]["complaint"] is True and not is_brand,
+        id=m.id, platform=m.platform, brand=m.brand, author_id=author.id,
+        author_handle=author.handle, is_brand=is_brand, created_at_ms=created_ms,
+        in_reply_to=m.in_reply_to, in_reply_to_author_id=m.in_reply_to_author_id,
+        conversation_id=m.conversation_id, complaint=complaint and not is_brand,
     )
 
 
-def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
-               classifier_name: str, *, from_ms: int, to_ms: int, brand: str | None,
-               fmt: str, progress: bool = True, source: str = "raw") -> tuple[str, ReplayStats]:
-    """source "raw": the audit record, classified again by the configured classifier;
-    "enriched": the classification the live workers recorded (no classifier run: fast)."""
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    stats = ReplayStats(source=source)
-    started = time.monotonic()
-    posts: list[Post] = []
-    classify = classifier.classify
-    max_bytes = settings.max_record_bytes
+@dataclass
+class _Job:
+    """One replay, as every shard sees it."""
 
-    def from_raw(values: list[bytes]) -> None:
+    settings: Settings
+    config: BrandConfig
+    classifier: Classifier
+    classifier_name: str
+    topic: str
+    source: str
+    from_ms: int
+    to_ms: int
+    brand: str | None
+    partition_count: int
+    shards: int
+
+
+class _Shard:
+    """The threads of some partitions: reads them, then judges them at the replay's watermark.
+
+    Every thread belongs to the shard of the partition its key hashes to, which is where the
+    workers write it (mentions.enriched) and where mentionwatch's producers write it
+    (mentions.raw, keyed by customer); a post found elsewhere (a raw record a foreign producer
+    keyed otherwise, or a topic whose partition count changed) is handed to its thread's
+    shard."""
+
+    def __init__(self, job: _Job, index: int) -> None:
+        self.job = job
+        self.index = index
+        self.stats = ReplayStats(source=job.source)
+        self.builder = StatesBuilder()
+        self.max_event_ms: int | None = None
+        self.outgoing: dict[int, list[Post]] = {}
+        self._owners: dict[str, int] = {}
+
+    def owner(self, key: str) -> int:
+        owner = self._owners.get(key)
+        if owner is None:
+            owner = partition_for(key.encode(), self.job.partition_count) % self.job.shards
+            self._owners[key] = owner
+        return owner
+
+    def add(self, post: Post) -> None:
+        if self.max_event_ms is None or post.created_at_ms > self.max_event_ms:
+            self.max_event_ms = post.created_at_ms
+        if self.job.shards > 1:
+            owner = self.owner(state_key(post))
+            if owner != self.index:
+                self.stats.moved += 1
+                self.outgoing.setdefault(owner, []).append(post)
+                return
+        self.builder.add(post)
+
+    def on_batch(self, values: list[bytes]) -> None:
+        job, stats = self.job, self.stats
+        stats.read += len(values)
+        from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
+        if job.source == "enriched":
+            for value in values:
+                try:
+                    post = post_from_enriched(value, config)
+                except DecodeError:
+                    stats.invalid += 1  # not a record the workers wrote
+                    continue
+                if from_ms <= post.created_at_ms < to_ms:
+                    stats.in_range += 1
+                    self.add(post)
+            return
+        classify, max_bytes = job.classifier.classify, job.settings.max_record_bytes
         for value in values:
             try:
                 mention = decode_mention(value, max_bytes=max_bytes)
@@ -168,37 +219,187 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
                 continue
             stats.in_range += 1
             try:
-                _enriched, post, _key = enrich(mention, classify, classifier_name, config)
+                _enriched, post, _key = enrich(mention, classify, job.classifier_name, config)
             except UnroutableMention:
                 stats.unroutable += 1
                 continue
-            posts.append(post)
+            self.add(post)
 
-    def from_enriched(values: list[bytes]) -> None:
-        for value in values:
+    def read(self, partitions: list[int], on_total: Callable[[int], None],
+             on_progress: Callable[[int], None]) -> None:
+        def on_batch(values: list[bytes]) -> None:
+            self.on_batch(values)
+            on_progress(len(values))
+
+        asyncio.run(_read(self.job.settings, self.job.topic, partitions, self.job.from_ms,
+                          on_batch, on_total))
+
+    def judge(self, watermark_ms: int, incoming: list[Post]) -> AuditTally:
+        """Every item of the shard's threads as seen at the watermark (the same core function
+        as the live workers), counted."""
+        for post in incoming:
+            self.builder.add(post)
+        job = self.job
+        tally = AuditTally(range_from_ms=job.from_ms, range_to_ms=job.to_ms,
+                           brand_filter=job.brand)
+        config = job.config
+        for state in self.builder.states().values():
+            for status in item_statuses(state, config, watermark_ms):
+                tally.add(status)
+        return tally
+
+
+def _shard_process(job: _Job, index: int, partitions: list[int], conn: Connection) -> None:
+    """A forked shard: read, send what was read, receive the watermark and the posts of its
+    threads other shards read, send its tally."""
+    try:
+        shard = _Shard(job, index)
+        shard.read(partitions, lambda total: conn.send(("total", total)),
+                   lambda n: conn.send(("progress", n)))
+        conn.send(("read", shard.stats, shard.max_event_ms, shard.outgoing))
+        shard.outgoing = {}
+        watermark, incoming = conn.recv()
+        conn.send(("tally", shard.judge(watermark, incoming)))
+    except BaseException as exc:  # the parent reports it and fails the replay
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise SystemExit(1) from None
+    finally:
+        conn.close()
+
+
+class _Progress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = 0
+        self.bar: Any = None
+
+    def add_total(self, total: int) -> None:
+        self.total += total
+
+    def update(self, n: int) -> None:
+        if self.bar is None and self.enabled and self.total >= 200_000:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="rec", unit_scale=True, desc="replay",
+                            file=sys.stderr)
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
+                 stats: ReplayStats) -> tuple[AuditTally, int | None]:
+    context = multiprocessing.get_context("fork")  # the shards inherit config and classifier
+    conns: list[Connection] = []
+    procs = []
+    for index, partitions in enumerate(shards):
+        parent_end, child_end = context.Pipe()
+        proc = context.Process(target=_shard_process, args=(job, index, partitions, child_end),
+                               name=f"mentionwatch-replay-{index}", daemon=True)
+        proc.start()
+        child_end.close()
+        conns.append(parent_end)
+        procs.append(proc)
+    try:
+        def receive(conn: Connection, want: str) -> tuple[Any, ...] | None:
+            """One message of a shard: its payload if it is `want`, else None (progress)."""
             try:
-                post = post_from_enriched(value, config)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                stats.invalid += 1
-                continue
-            if from_ms <= post.created_at_ms < to_ms:
-                stats.in_range += 1
-                posts.append(post)
+                message: tuple[Any, ...] = conn.recv()
+            except EOFError:
+                raise ReplayError("a replay shard process ended unexpectedly") from None
+            kind = message[0]
+            if kind == "total":
+                progress.add_total(message[1])
+            elif kind == "progress":
+                progress.update(message[1])
+            elif kind == "error":
+                raise ReplayError(f"replay shard failed: {message[1]}")
+            elif kind == want:
+                return message[1:]
+            return None
 
-    def on_batch(values: list[bytes]) -> None:
-        stats.read += len(values)
-        (from_raw if source == "raw" else from_enriched)(values)
+        def collect(want: str) -> list[tuple[Any, ...]]:
+            got: dict[int, tuple[Any, ...]] = {}
+            while len(got) < len(conns):
+                ready = wait([c for i, c in enumerate(conns) if i not in got])
+                for index, conn in enumerate(conns):
+                    if conn in ready and index not in got:
+                        payload = receive(conn, want)
+                        if payload is not None:
+                            got[index] = payload
+            return [got[i] for i in range(len(conns))]
 
+        done = collect("read")
+        maxima = []
+        incoming: list[list[Post]] = [[] for _ in shards]
+        for index in range(len(shards)):
+            shard_stats, max_event_ms, outgoing = done[index]
+            stats.add(shard_stats)
+            if max_event_ms is not None:
+                maxima.append(max_event_ms)
+            for owner, posts in outgoing.items():
+                incoming[owner].extend(posts)
+        watermark = max(maxima, default=job.from_ms)
+        for conn, posts in zip(conns, incoming, strict=True):
+            conn.send((watermark, posts))
+        tally: AuditTally | None = None
+        for (part,) in collect("tally"):
+            if tally is None:
+                tally = part
+            else:
+                tally.merge(part)
+        assert tally is not None
+        return tally, (max(maxima) if maxima else None)
+    finally:
+        for conn in conns:
+            conn.close()
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+
+
+def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
+               classifier_name: str, *, from_ms: int, to_ms: int, brand: str | None,
+               fmt: str, progress: bool = True, source: str = "raw",
+               workers: int | None = None) -> tuple[str, ReplayStats]:
+    """source "raw": the audit record, classified again by the configured classifier;
+    "enriched": the classification the live workers recorded (no classifier run: fast).
+    workers: processes sharing the partitions (default: one per CPU); the report doesn't
+    depend on it."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if workers is not None and workers < 1:
+        raise ValueError("workers must be at least 1")
+    started = time.monotonic()
     topic = settings.topic_raw if source == "raw" else settings.topic_enriched
-    asyncio.run(_read(settings, topic, from_ms, on_batch, progress=progress))
-    # Judge everything at the watermark of the range's records, once: the statuses depend on
-    # the set of posts and that instant alone (the same core functions as the live workers).
-    watermark = max((p.created_at_ms for p in posts), default=from_ms)
-    states = states_from_posts(posts)
-    statuses = []
-    for key in sorted(states):
-        statuses.extend(item_statuses(states[key], config, watermark))
-    report = build_report(statuses, config, range_from_ms=from_ms, range_to_ms=to_ms,
-                          watermark_ms=watermark, brand_filter=brand)
+    partitions = _partitions(settings.bootstrap_servers, topic)
+    if not partitions:
+        raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
+    count = min(workers or os.cpu_count() or 1, len(partitions))
+    job = _Job(settings, config, classifier, classifier_name, topic, source, from_ms, to_ms,
+               brand, partition_count=len(partitions), shards=count)
+    stats = ReplayStats(source=source, workers=count)
+    bar = _Progress(progress)
+    try:
+        if count == 1:
+            shard = _Shard(job, 0)
+            shard.read(partitions, bar.add_total, bar.update)
+            stats.add(shard.stats)
+            watermark = shard.max_event_ms
+            tally = shard.judge(from_ms if watermark is None else watermark, [])
+        else:
+            # Partition p belongs to shard p % count, as _Shard.owner assigns threads.
+            tally, watermark = _run_sharded(
+                job, [[p for p in partitions if p % count == i] for i in range(count)], bar,
+                stats)
+    finally:
+        bar.close()
+    # Judged at the watermark of the range's records, once: the statuses depend on the set of
+    # posts and that instant alone.
+    report = tally.report(config, from_ms if watermark is None else watermark)
     stats.seconds = time.monotonic() - started
     return render_report(report, fmt), stats

@@ -591,12 +591,14 @@ class Bench:
         proc.popen.returncode = os.waitstatus_to_exitcode(status)
         profile_out = prof.stop() if prof else None
         text = proc.log_path.read_text(errors="replace")
-        m = re.search(r"replayed (\d+) records .* in ([\d.]+)s \(([\d,]+) records/s\)", text)
+        m = re.search(r"replayed (\d+) records .* in ([\d.]+)s \(([\d,]+) records/s, "
+                      r"(\d+) process", text)
         if proc.popen.returncode != 0 or not m:
             raise RuntimeError(f"replay failed:\n{proc.log_tail()}")
         return {
             "records": int(m.group(1)), "seconds": float(m.group(2)),
             "records_per_s": float(m.group(3).replace(",", "")),
+            "processes": int(m.group(4)),
             "process_wall_s": round(wall, 2),
             "cpu_s": round(rusage.ru_utime + rusage.ru_stime, 2),
             "peak_rss_mb": round(peak / 2**20, 1),

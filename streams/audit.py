@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -93,74 +93,162 @@ def _seconds(ms: float | None) -> float | None:
     return None if ms is None else round(ms / 1000, 3)
 
 
-def _counts(items: Sequence[ItemStatus], with_ids: bool) -> ViewCounts:
-    answered = sum(1 for s in items if s.status == "answered")
-    ignored = [s for s in items if s.status == "ignored"]
-    open_ = [s for s in items if s.status == "open"]
-    decided = answered + len(ignored)
-    responses = [s.first_response_ms for s in items if s.first_response_ms is not None]
+@dataclass(slots=True)
+class _Cell:
+    """The items of one (brand, platform, complaint) group, reduced to what a view reports."""
+
+    answered: int = 0
+    answered_late: int = 0
+    ignored: int = 0
+    open: int = 0
+    overdue: int = 0
+    responses: list[int] = field(default_factory=list)  # first response ms
+    ignored_ids: list[str] = field(default_factory=list)
+
+    def add(self, s: ItemStatus) -> None:
+        status = s.status
+        if status == "answered":
+            self.answered += 1
+        elif status == "ignored":
+            self.ignored += 1
+            self.ignored_ids.append(s.mention_id)
+            if s.answered_late:
+                self.answered_late += 1
+        else:
+            self.open += 1
+            if s.overdue:
+                self.overdue += 1
+        if s.first_response_ms is not None:
+            self.responses.append(s.first_response_ms)
+
+    def merge(self, other: _Cell) -> None:
+        self.answered += other.answered
+        self.answered_late += other.answered_late
+        self.ignored += other.ignored
+        self.open += other.open
+        self.overdue += other.overdue
+        self.responses += other.responses
+        self.ignored_ids += other.ignored_ids
+
+
+def _merged(cells: Iterable[_Cell]) -> _Cell:
+    out = _Cell()
+    for cell in cells:
+        out.merge(cell)
+    return out
+
+
+def _counts(cell: _Cell, with_ids: bool) -> ViewCounts:
+    decided = cell.answered + cell.ignored
     return ViewCounts(
-        inbound=len(items),
-        answered=answered,
-        answered_late=sum(1 for s in ignored if s.answered_late),
-        ignored=len(ignored),
-        open=len(open_),
-        overdue=sum(1 for s in open_ if s.overdue),
+        inbound=decided + cell.open,
+        answered=cell.answered,
+        answered_late=cell.answered_late,
+        ignored=cell.ignored,
+        open=cell.open,
+        overdue=cell.overdue,
         decided=decided,
-        ignored_share=round(len(ignored) / decided, 6) if decided else None,
-        first_response_median_s=_seconds(median(responses)),
-        first_response_p90_s=_seconds(p90_nearest_rank(responses)),
-        ignored_ids=tuple(sorted((s.mention_id for s in ignored), key=id_sort_key))
-        if with_ids else (),
+        ignored_share=round(cell.ignored / decided, 6) if decided else None,
+        first_response_median_s=_seconds(median(cell.responses)),
+        first_response_p90_s=_seconds(p90_nearest_rank(cell.responses)),
+        ignored_ids=tuple(sorted(cell.ignored_ids, key=id_sort_key)) if with_ids else (),
     )
 
 
-def _views(items: Sequence[ItemStatus], with_ids: bool) -> tuple[ViewCounts, ViewCounts]:
-    return _counts([s for s in items if s.complaint], with_ids), _counts(items, with_ids)
+def _views(complaints: _Cell, others: _Cell, with_ids: bool) -> tuple[ViewCounts, ViewCounts]:
+    return _counts(complaints, with_ids), _counts(_merged((complaints, others)), with_ids)
+
+
+class AuditTally:
+    """The statuses of one report's items, counted per (brand, platform, complaint) as they come:
+    a replay counts each shard of its threads on its own and merges the tallies (any order gives
+    the same report). Items outside [range_from, range_to) (None: unbounded) or, with a brand
+    filter, of another brand are not counted."""
+
+    def __init__(self, *, range_from_ms: int | None, range_to_ms: int | None,
+                 brand_filter: str | None) -> None:
+        self.range_from_ms = range_from_ms
+        self.range_to_ms = range_to_ms
+        self.brand_filter = brand_filter
+        self.cells: dict[tuple[str, str, bool], _Cell] = {}
+
+    def add(self, s: ItemStatus) -> None:
+        if self.range_from_ms is not None and s.created_at_ms < self.range_from_ms:
+            return
+        if self.range_to_ms is not None and s.created_at_ms >= self.range_to_ms:
+            return
+        if self.brand_filter is not None and s.brand != self.brand_filter:
+            return
+        group = (s.brand, s.platform, s.complaint)
+        cell = self.cells.get(group)
+        if cell is None:
+            cell = self.cells[group] = _Cell()
+        cell.add(s)
+
+    def merge(self, other: AuditTally) -> None:
+        if (other.range_from_ms, other.range_to_ms, other.brand_filter) != (
+                self.range_from_ms, self.range_to_ms, self.brand_filter):
+            raise ValueError("tallies of different ranges or brand filters can't be merged")
+        for group, cell in other.cells.items():
+            mine = self.cells.get(group)
+            if mine is None:
+                self.cells[group] = mine = _Cell()
+            mine.merge(cell)
+
+    def report(self, config: BrandConfig, watermark_ms: int | None) -> AuditReport:
+        """Every configured brand is listed (with zeros when it had no mentions), and so is
+        every other brand seen, flagged unconfigured with the defaults."""
+        by_brand: dict[str, dict[str, dict[bool, _Cell]]] = defaultdict(
+            lambda: defaultdict(dict))
+        for (brand, platform, complaint), cell in self.cells.items():
+            by_brand[brand][platform][complaint] = cell
+        keys = set(by_brand)
+        if self.brand_filter is None:
+            keys.update(config.brands)
+        else:
+            keys.add(self.brand_filter)
+        empty = _Cell()
+        brands = []
+        all_complaints, all_others = [], []
+        for key in sorted(keys):
+            policy = config.policy_for(key)
+            platforms = by_brand.get(key, {})
+            rows = []
+            brand_complaints, brand_others = [], []
+            for platform in sorted(platforms):
+                cells = platforms[platform]
+                complaints, others = cells.get(True, empty), cells.get(False, empty)
+                rows.append(PlatformReport(platform, *_views(complaints, others, True)))
+                brand_complaints.append(complaints)
+                brand_others.append(others)
+            complaints_view, everything = _views(_merged(brand_complaints),
+                                                 _merged(brand_others), False)
+            all_complaints += brand_complaints
+            all_others += brand_others
+            brands.append(BrandReport(
+                brand=key, display_name=policy.display_name, configured=policy.configured,
+                sla_s=policy.sla_ms / 1000, ignore_after_s=policy.ignore_after_ms / 1000,
+                timezone=policy.timezone, business_hours=policy.calendar is not None,
+                platforms=tuple(rows), complaints=complaints_view, all_inbound=everything,
+            ))
+        complaints_view, everything = _views(_merged(all_complaints), _merged(all_others),
+                                             False)
+        return AuditReport(range_from_ms=self.range_from_ms, range_to_ms=self.range_to_ms,
+                           watermark_ms=watermark_ms, brand_filter=self.brand_filter,
+                           brands=tuple(brands), complaints=complaints_view,
+                           all_inbound=everything)
 
 
 def build_report(statuses: Iterable[ItemStatus], config: BrandConfig, *,
                  range_from_ms: int | None, range_to_ms: int | None, watermark_ms: int | None,
                  brand_filter: str | None) -> AuditReport:
-    """Items whose event time lies in [range_from, range_to) (None: unbounded) and, with a
-    brand filter, of that brand. Every configured brand is listed (with zeros when it had no
-    mentions), and so is every other brand seen, flagged unconfigured with the defaults."""
-    by_brand: dict[str, dict[str, list[ItemStatus]]] = defaultdict(lambda: defaultdict(list))
-    selected: list[ItemStatus] = []
+    """The report of the items whose event time lies in [range_from, range_to) (None:
+    unbounded) and, with a brand filter, of that brand (AuditTally.report)."""
+    tally = AuditTally(range_from_ms=range_from_ms, range_to_ms=range_to_ms,
+                       brand_filter=brand_filter)
     for s in statuses:
-        if range_from_ms is not None and s.created_at_ms < range_from_ms:
-            continue
-        if range_to_ms is not None and s.created_at_ms >= range_to_ms:
-            continue
-        if brand_filter is not None and s.brand != brand_filter:
-            continue
-        by_brand[s.brand][s.platform].append(s)
-        selected.append(s)
-    keys = set(by_brand)
-    if brand_filter is None:
-        keys.update(config.brands)
-    else:
-        keys.add(brand_filter)
-    brands = []
-    for key in sorted(keys):
-        policy = config.policy_for(key)
-        platforms = by_brand.get(key, {})
-        rows = []
-        for platform in sorted(platforms):
-            complaints, everything = _views(platforms[platform], True)
-            rows.append(PlatformReport(platform, complaints, everything))
-        all_items = [s for p in sorted(platforms) for s in platforms[p]]
-        complaints, everything = _views(all_items, False)
-        brands.append(BrandReport(
-            brand=key, display_name=policy.display_name, configured=policy.configured,
-            sla_s=policy.sla_ms / 1000, ignore_after_s=policy.ignore_after_ms / 1000,
-            timezone=policy.timezone, business_hours=policy.calendar is not None,
-            platforms=tuple(rows), complaints=complaints, all_inbound=everything,
-        ))
-    complaints, everything = _views(selected, False)
-    return AuditReport(range_from_ms=range_from_ms, range_to_ms=range_to_ms,
-                       watermark_ms=watermark_ms, brand_filter=brand_filter,
-                       brands=tuple(brands), complaints=complaints, all_inbound=everything)
+        tally.add(s)
+    return tally.report(config, watermark_ms)
 
 
 # -- rendering -----------------------------------------------------------------------------------

@@ -511,26 +511,43 @@ def apply_post(state: ThreadState | None, post: Post, config: BrandConfig,
     return _evaluate(_ingest(state, post), config, now_ms)
 
 
-def states_from_posts(posts: Iterable[Post]) -> dict[str, ThreadState]:
-    """The states that applying every post with apply_post would hold, in any order, without
-    evaluating anything on the way (no clock, nothing announced): for an audit, which only asks
-    for item_statuses at one instant, and those depend on the set of posts alone. Keys that
-    store no post (brand posts replying to nobody) are left out: they have no items."""
-    by_key: dict[str, dict[str, PostRec]] = {}
-    for post in posts:
-        if routing_key(post) is None:
-            continue
+class StatesBuilder:
+    """The states that applying every post with apply_post would hold, in any order, built
+    without evaluating anything on the way (no clock, nothing announced): for an audit, which
+    only asks for item_statuses at one instant, and those depend on the set of posts alone. Keys
+    that store no post (brand posts replying to nobody) are left out: they have no items."""
+
+    __slots__ = ("_by_key",)
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[str, PostRec]] = {}
+
+    def add(self, post: Post) -> None:
+        key = routing_key(post)
+        if key is None:
+            return  # it answers nothing
         rec = PostRec(post.brand, post.created_at_ms, post.is_brand, post.complaint,
                       post.in_reply_to, post.conversation_id)
-        recs = by_key.get(state_key(post))
+        recs = self._by_key.get(key)
         if recs is None:
-            recs = by_key[state_key(post)] = {}
+            self._by_key[key] = {post.id: rec}
+            return
         old = recs.get(post.id)
         # The same rule as _ingest for one id with two contents: keep one deterministically.
         if old is None or (old != rec and _rec_order(rec) < _rec_order(old)):
             recs[post.id] = rec
-    return {key: ThreadState(key=key, latest_event_ms=max(r.created_ms for r in recs.values()),
-                             posts=recs) for key, recs in by_key.items()}
+
+    def states(self) -> dict[str, ThreadState]:
+        return {key: ThreadState(key=key, latest_event_ms=max(r.created_ms for r in recs.values()),
+                                 posts=recs) for key, recs in self._by_key.items()}
+
+
+def states_from_posts(posts: Iterable[Post]) -> dict[str, ThreadState]:
+    """StatesBuilder over these posts."""
+    builder = StatesBuilder()
+    for post in posts:
+        builder.add(post)
+    return builder.states()
 
 
 def advance(state: ThreadState, config: BrandConfig,

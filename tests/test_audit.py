@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.audit import build_report, iso_ms, render_report
+from streams.audit import AuditTally, build_report, iso_ms, render_report
 from streams.brands import BrandConfig, BrandPolicy
 from streams.stats import median, p90_nearest_rank
 from streams.tracking import ItemStatus
@@ -134,6 +134,28 @@ def test_rendering_is_byte_identical_whatever_the_input_order(fmt: str) -> None:
                               watermark_ms=T0 + 5, brand_filter=None)
         outputs.add(render_report(report, fmt))
     assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_tallies_of_shards_merge_into_the_same_report(parts: int) -> None:
+    """A replay counts each shard's threads in its own process and merges the tallies."""
+    args: dict[str, Any] = {"range_from_ms": T0, "range_to_ms": T0 + 1, "brand_filter": None}
+    whole = render_report(build_report(ITEMS, CONFIG, watermark_ms=T0 + 5, **args), "json")
+    for seed in range(5):
+        tallies = [AuditTally(**args) for _ in range(parts)]
+        rng = random.Random(seed)
+        for s in ITEMS:
+            rng.choice(tallies).add(s)
+        merged = tallies[0]
+        for other in tallies[1:]:
+            merged.merge(other)
+        assert render_report(merged.report(CONFIG, T0 + 5), "json") == whole
+
+
+def test_tallies_of_different_ranges_do_not_merge() -> None:
+    a = AuditTally(range_from_ms=T0, range_to_ms=None, brand_filter=None)
+    with pytest.raises(ValueError):
+        a.merge(AuditTally(range_from_ms=None, range_to_ms=None, brand_filter=None))
 
 
 def test_csv_layout() -> None:

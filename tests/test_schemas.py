@@ -11,16 +11,20 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from referencing import Registry, Resource
 
 from schemas.codec import (
     DecodeError,
     decode_enriched,
     decode_mention,
+    decode_tracking_view,
     encode_dead_letter,
     encode_enriched,
     encode_mention,
     mention_from_dict,
+    parse_canonical_ms,
     parse_rfc3339_ms,
 )
 from schemas.models import EnrichedMention, Enrichment
@@ -163,3 +167,56 @@ def test_rfc3339_parsing() -> None:
     assert parse_rfc3339_ms("2017-10-31 22:10:47.5z") == 1509487847500
     with pytest.raises(ValueError):
         parse_rfc3339_ms("2017-10-31")
+
+
+@given(st.integers(min_value=0, max_value=4_102_444_800_000))
+def test_canonical_timestamps_parse_like_rfc3339(ms: int) -> None:
+    from streams.audit import iso_ms
+
+    text = iso_ms(ms)  # the encoder's form
+    assert text is not None
+    assert parse_canonical_ms(text) == parse_rfc3339_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["2026-03-01T09:15:42.5Z", "2026-03-01T10:15:42.123+01:00",
+                                  "2026-03-01 09:15:42.123Z"])
+def test_other_timestamp_forms_take_the_general_path(text: str) -> None:
+    assert parse_canonical_ms(text) == parse_rfc3339_ms(text)
+
+
+@pytest.mark.parametrize("text", ["2026-03-01T09:15:62.123Z", "2026-13-01T09:15:42.123Z",
+                                  "2026-03-01T09:15:4x.123Z", "2026-03-01T09:15:42.12xZ"])
+def test_malformed_canonical_timestamps_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_canonical_ms(text)
+
+
+def test_tracking_view_reads_what_decode_enriched_reads() -> None:
+    doc = dict(VALID, in_reply_to="77", in_reply_to_author_id="u9", conversation_id="70")
+    enriched = EnrichedMention(mention_from_dict(doc),
+                               Enrichment("de", "negative", -0.6, True, 0.91, "lexicon"))
+    full = decode_enriched(encode_enriched(enriched))
+    view, created_ms, complaint = decode_tracking_view(encode_enriched(enriched))
+    m = full.mention
+    assert (view.id, view.platform, view.brand, view.author.id, view.author.handle,
+            view.author.is_brand, created_ms, view.in_reply_to, view.in_reply_to_author_id,
+            view.conversation_id, complaint) == (
+        m.id, m.platform, m.brand, m.author.id, m.author.handle, m.author.is_brand,
+        m.created_at_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
+        full.enrichment.complaint)
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"not json", "schema_violation"),
+    (b'{"schema_version": 1, "mention": {"id": 5}}', "schema_violation"),
+    (b'{"schema_version": 2, "mention": {"id": "1", "platform": "x", "brand": "b", "author": '
+     b'{"id": "u", "handle": "h", "is_brand": false}, "created_at": "2026-03-01T00:00:00Z"}, '
+     b'"enrichment": {"complaint": true}}', "unknown_schema_version"),
+    (b'{"schema_version": 1, "mention": {"id": "1", "platform": "x", "brand": "b", "author": '
+     b'{"id": "u", "handle": "h", "is_brand": false}, "created_at": "yesterday"}, '
+     b'"enrichment": {"complaint": true}}', "schema_violation"),
+])
+def test_tracking_view_rejects_what_tracking_cannot_read(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_tracking_view(data)
+    assert info.value.reason == reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -194,7 +195,6 @@ def _explain() -> str:
 def _wait_for_balanced_group(workers: list[Any], partitions: int, timeout_s: float = 90) -> None:
     """Until each worker's latest assignment (from its log) is disjoint and all partitions are
     covered: the workers share the partitions and no rebalance is pending."""
-    import re
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -249,6 +249,27 @@ def test_kill_minus_9_mid_stream_loses_and_doubles_nothing(stack: Stack, tmp_pat
     live, contradictory = _wait_for_parity(stack, expected)
     assert contradictory == []
     assert live == {k: v for k, v in expected.items() if v}, _explain()
+
+
+def test_replay_report_does_not_depend_on_the_number_of_processes(stack: Stack,
+                                                                  tmp_path: Path) -> None:
+    # Keyed by mention id, as a foreign producer might: most posts are read by a process other
+    # than the one that judges their thread and must be handed over.
+    _produce(stack, _stream(1200, seed=21, partitions=stack.partitions), keyed_by_customer=False)
+    reports, moved = [], []
+    for workers in (1, 2, 3):
+        out = tmp_path / f"replay-{workers}.json"
+        rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01", "--format",
+                   "json", "--output", str(out), "--no-progress", "--workers", str(workers),
+                   env={"MENTIONWATCH_BRANDS_FILE": str(DEMO_BRANDS)})
+        assert rep.returncode == 0, rep.stderr
+        assert f"{workers} process" in rep.stderr
+        reports.append(out.read_bytes())
+        found = re.search(r"(\d+) handed between processes", rep.stderr)
+        moved.append(int(found.group(1)) if found else 0)
+    assert reports[0] == reports[1] == reports[2]
+    assert json.loads(reports[0])["totals"]["all_inbound"]["inbound"] > 900
+    assert moved[0] == 0 and moved[1] > 300 and moved[2] > 300
 
 
 def test_replay_of_a_missing_topic_says_so(stack: Stack, tmp_path: Path) -> None:
