@@ -70,6 +70,23 @@ class Proc:
             pass
         return self.peak_rss
 
+    def tree_hwm(self) -> int:
+        """VmHWM of the process plus that of each child alive now (a replay's shard processes):
+        call it while they run; the sum bounds their peak together."""
+        total = self.hwm()
+        try:
+            children = self.ps.children(recursive=True)
+        except psutil.Error:
+            return total
+        for child in children:
+            try:
+                for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
@@ -171,7 +188,7 @@ class Profiler:
         return self.output if self.output.exists() else None
 
 
-def py_spy(pid: int, output: Path, rate: int = 10) -> Profiler:
+def py_spy(pid: int, output: Path, rate: int = 10, subprocesses: bool = False) -> Profiler:
     """Blocking sampling (exact stacks) at a low rate: at 100 Hz it slowed a CPU-bound target
     by ~25%; at 10 Hz the cost is within run-to-run noise; --nonblocking costs nothing but
     truncates stacks (wrong inclusive times)."""
@@ -180,7 +197,8 @@ def py_spy(pid: int, output: Path, rate: int = 10) -> Profiler:
         return Profiler(None, output)
     log = open(output.with_suffix(".py-spy.log"), "wb")  # noqa: SIM115 (lives with the proc)
     popen = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(rate),
-                              "--format", "raw", "--output", str(output)],
+                              "--format", "raw", "--output", str(output),
+                              *(["--subprocesses"] if subprocesses else [])],
                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     time.sleep(0.5)
     return Profiler(popen, output)

@@ -576,13 +576,14 @@ class Bench:
         proc = procs.start(f"replay-{source}", argv, env, self.out / "logs")
         prof = None
         if not self.args.no_profile:
-            prof = procs.py_spy(proc.pid, self.out / f"replay-{source}.pyspy.txt")
+            prof = procs.py_spy(proc.pid, self.out / f"replay-{source}.pyspy.txt",
+                                subprocesses=True)
         started = time.monotonic()
         peak = 0
         while True:
             # VmHWM while it runs: wait4's ru_maxrss would count the harness's own pages,
-            # shared with the child between fork and exec.
-            peak = max(peak, proc.hwm())
+            # shared with the child between fork and exec. Its shard processes count too.
+            peak = max(peak, proc.tree_hwm())
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break

@@ -152,7 +152,8 @@ def business_elapsed_ms(start_ms: int, end_ms: int, cal: BusinessCalendar | None
     return total
 
 
-def _deadline(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> int:
+def _deadline(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, bool]:
+    """(deadline, whether business time goes on right after it) for a budget > 0."""
     remaining = budget_ms
     day = start_ms // DAY_MS
     for _ in range(MAX_SEARCH_DAYS):
@@ -167,14 +168,22 @@ def _deadline(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> int:
                 continue
             a = max(a, start_ms)
             if b - a >= remaining:
-                return a + remaining
+                return a + remaining, b - a > remaining
             remaining -= b - a
         day += 1
     raise ValueError(f"the calendar of zone {cal.tz} has no business time for "
                      f"{MAX_SEARCH_DAYS} days")
 
 
-_cached_deadline = lru_cache(maxsize=262_144)(_deadline)
+def _deadline_pair(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int]:
+    deadline, inside = _deadline(start_ms, budget_ms, cal)
+    if inside:
+        return deadline, deadline + 1
+    # Used up exactly when an opening interval ends: the first instant past it is later.
+    return deadline, _deadline(start_ms, budget_ms + 1, cal)[0]
+
+
+_cached_pair = lru_cache(maxsize=262_144)(_deadline_pair)
 
 
 def business_deadline_ms(start_ms: int, budget_ms: int, cal: BusinessCalendar | None) -> int:
@@ -183,13 +192,7 @@ def business_deadline_ms(start_ms: int, budget_ms: int, cal: BusinessCalendar | 
     Note that the elapsed time may stay equal to the budget after t (the budget ran out exactly
     at closing time): "past the deadline" is elapsed > budget, whose first instant is
     business_deadline_ms(start, budget + 1, cal)."""
-    if budget_ms < 0:
-        raise ValueError("budget must not be negative")
-    if cal is None:
-        return start_ms + budget_ms
-    if budget_ms == 0:
-        return start_ms
-    return _cached_deadline(start_ms, budget_ms, cal)
+    return business_deadlines_ms(start_ms, budget_ms, cal)[0]
 
 
 def business_deadlines_ms(start_ms: int, budget_ms: int,
@@ -198,16 +201,10 @@ def business_deadlines_ms(start_ms: int, budget_ms: int,
     budget is used up and the first instant past it. Usually the second is the first plus one
     millisecond; only a budget used up exactly when business time stops (closing time) needs a
     second search. The hot path asks for both for every item."""
-    deadline = business_deadline_ms(start_ms, budget_ms, cal)
-    if cal is None or _is_business_time(cal, deadline):
-        return deadline, deadline + 1
-    return deadline, business_deadline_ms(start_ms, budget_ms + 1, cal)
-
-
-def _is_business_time(cal: BusinessCalendar, t_ms: int) -> bool:
-    for a, b in _day_pieces(cal, t_ms // DAY_MS):
-        if a <= t_ms < b:
-            return True
-        if a > t_ms:
-            return False
-    return False
+    if budget_ms < 0:
+        raise ValueError("budget must not be negative")
+    if cal is None:
+        return start_ms + budget_ms, start_ms + budget_ms + 1
+    if budget_ms == 0:
+        return start_ms, _cached_pair(start_ms, 1, cal)[0]
+    return _cached_pair(start_ms, budget_ms, cal)
