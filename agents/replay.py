@@ -19,13 +19,12 @@ from typing import Any
 
 from agents.config import Settings
 from agents.offsets import stop_consumer
-from agents.partitioning import partition_for
 from schemas.codec import DecodeError, decode_mention, decode_tracking_view, parse_rfc3339_ms
 from streams.audit import AuditTally, render_report
 from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
-from streams.tracking import Post, StatesBuilder, item_statuses, state_key
+from streams.tracking import Post, StatesBuilder, item_statuses
 
 # Records are seeked by their Kafka timestamp; a producer's clock may run a little behind the
 # event time it writes, so start this much earlier and filter by event time.
@@ -54,7 +53,7 @@ class ReplayStats:
     in_range: int = 0
     invalid: int = 0
     unroutable: int = 0
-    moved: int = 0  # posts read by one shard whose thread another shard judges
+    moved: int = 0  # posts found by one process whose thread another process judges
     workers: int = 1
     seconds: float = 0.0
 
@@ -155,44 +154,24 @@ class _Job:
     from_ms: int
     to_ms: int
     brand: str | None
-    partition_count: int
-    shards: int
 
 
 class _Shard:
-    """The threads of some partitions: reads them, then judges them at the replay's watermark.
+    """The threads found in some partitions: reads them, then judges them at the replay's
+    watermark. A thread normally lives in one partition (the one its customer's key hashes to:
+    the workers write mentions.enriched there, mentionwatch's producers mentions.raw); posts of
+    a key that several shards found (a raw record a foreign producer keyed otherwise, a topic
+    whose partition count changed) are gathered in one shard before anything is judged."""
 
-    Every thread belongs to the shard of the partition its key hashes to, which is where the
-    workers write it (mentions.enriched) and where mentionwatch's producers write it
-    (mentions.raw, keyed by customer); a post found elsewhere (a raw record a foreign producer
-    keyed otherwise, or a topic whose partition count changed) is handed to its thread's
-    shard."""
-
-    def __init__(self, job: _Job, index: int) -> None:
+    def __init__(self, job: _Job) -> None:
         self.job = job
-        self.index = index
         self.stats = ReplayStats(source=job.source)
         self.builder = StatesBuilder()
         self.max_event_ms: int | None = None
-        self.outgoing: dict[int, list[Post]] = {}
-        self._owners: dict[str, int] = {}
-
-    def owner(self, key: str) -> int:
-        owner = self._owners.get(key)
-        if owner is None:
-            owner = partition_for(key.encode(), self.job.partition_count) % self.job.shards
-            self._owners[key] = owner
-        return owner
 
     def add(self, post: Post) -> None:
         if self.max_event_ms is None or post.created_at_ms > self.max_event_ms:
             self.max_event_ms = post.created_at_ms
-        if self.job.shards > 1:
-            owner = self.owner(state_key(post))
-            if owner != self.index:
-                self.stats.moved += 1
-                self.outgoing.setdefault(owner, []).append(post)
-                return
         self.builder.add(post)
 
     def on_batch(self, values: list[bytes]) -> None:
@@ -236,11 +215,9 @@ class _Shard:
         asyncio.run(_read(self.job.settings, self.job.topic, partitions, self.job.from_ms,
                           on_batch, on_total))
 
-    def judge(self, watermark_ms: int, incoming: list[Post]) -> AuditTally:
+    def judge(self, watermark_ms: int) -> AuditTally:
         """Every item of the shard's threads as seen at the watermark (the same core function
         as the live workers), counted."""
-        for post in incoming:
-            self.builder.add(post)
         job = self.job
         tally = AuditTally(range_from_ms=job.from_ms, range_to_ms=job.to_ms,
                            brand_filter=job.brand)
@@ -251,22 +228,40 @@ class _Shard:
         return tally
 
 
-def _shard_process(job: _Job, index: int, partitions: list[int], conn: Connection) -> None:
-    """A forked shard: read, send what was read, receive the watermark and the posts of its
-    threads other shards read, send its tally."""
+def _shard_process(job: _Job, partitions: list[int], conn: Connection) -> None:
+    """A forked shard: read and say which keys it found; hand over the keys the parent names
+    and take those handed to it; judge at the watermark and send the tally."""
     try:
-        shard = _Shard(job, index)
+        shard = _Shard(job)
         shard.read(partitions, lambda total: conn.send(("total", total)),
                    lambda n: conn.send(("progress", n)))
-        conn.send(("read", shard.stats, shard.max_event_ms, shard.outgoing))
-        shard.outgoing = {}
-        watermark, incoming = conn.recv()
-        conn.send(("tally", shard.judge(watermark, incoming)))
+        conn.send(("read", shard.stats, shard.max_event_ms, shard.builder.keys()))
+        give: dict[int, set[str]] = conn.recv()
+        conn.send(("given", {owner: shard.builder.take(keys) for owner, keys in give.items()}))
+        watermark, taken = conn.recv()
+        for posts in taken:
+            shard.builder.merge(posts)
+        conn.send(("tally", shard.judge(watermark)))
     except BaseException as exc:  # the parent reports it and fails the replay
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
     finally:
         conn.close()
+
+
+def _handovers(found: list[set[str]]) -> list[dict[int, set[str]]]:
+    """Per shard, the keys it gives to another shard (owner → keys): a key found by several
+    shards goes to the first of them (set operations: the common case, keys found once, costs
+    no Python loop per key)."""
+    give: list[dict[int, set[str]]] = [{} for _ in found]
+    for i, keys in enumerate(found):
+        for j in range(i):
+            shared = keys & found[j]
+            for earlier in range(j):
+                shared -= found[earlier]  # those go to an earlier shard
+            if shared:
+                give[i][j] = shared
+    return give
 
 
 class _Progress:
@@ -299,7 +294,7 @@ def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
     procs = []
     for index, partitions in enumerate(shards):
         parent_end, child_end = context.Pipe()
-        proc = context.Process(target=_shard_process, args=(job, index, partitions, child_end),
+        proc = context.Process(target=_shard_process, args=(job, partitions, child_end),
                                name=f"mentionwatch-replay-{index}", daemon=True)
         proc.start()
         child_end.close()
@@ -334,18 +329,21 @@ def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
                             got[index] = payload
             return [got[i] for i in range(len(conns))]
 
-        done = collect("read")
-        maxima = []
-        incoming: list[list[Post]] = [[] for _ in shards]
-        for index in range(len(shards)):
-            shard_stats, max_event_ms, outgoing = done[index]
+        maxima, found = [], []
+        for shard_stats, max_event_ms, keys in collect("read"):
             stats.add(shard_stats)
+            found.append(keys)
             if max_event_ms is not None:
                 maxima.append(max_event_ms)
-            for owner, posts in outgoing.items():
-                incoming[owner].extend(posts)
+        for conn, give in zip(conns, _handovers(found), strict=True):
+            conn.send(give)
+        taken: list[list[Any]] = [[] for _ in shards]
+        for (given,) in collect("given"):
+            for owner, posts in given.items():
+                taken[owner].append(posts)
+                stats.moved += sum(len(recs) for recs in posts.values())
         watermark = max(maxima, default=job.from_ms)
-        for conn, posts in zip(conns, incoming, strict=True):
+        for conn, posts in zip(conns, taken, strict=True):
             conn.send((watermark, posts))
         tally: AuditTally | None = None
         for (part,) in collect("tally"):
@@ -397,19 +395,18 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
         raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
     count = min(workers or os.cpu_count() or 1, len(partitions))
     job = _Job(settings, config, classifier, classifier_name, topic, source, from_ms, to_ms,
-               brand, partition_count=len(partitions), shards=count)
+               brand)
     stats = ReplayStats(source=source, workers=count)
     bar = _Progress(progress)
     try:
         with _gc_paused():
             if count == 1:
-                shard = _Shard(job, 0)
+                shard = _Shard(job)
                 shard.read(partitions, bar.add_total, bar.update)
                 stats.add(shard.stats)
                 watermark = shard.max_event_ms
-                tally = shard.judge(from_ms if watermark is None else watermark, [])
+                tally = shard.judge(from_ms if watermark is None else watermark)
             else:
-                # Partition p belongs to shard p % count, as _Shard.owner assigns threads.
                 tally, watermark = _run_sharded(
                     job, [[p for p in partitions if p % count == i] for i in range(count)],
                     bar, stats)

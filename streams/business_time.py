@@ -183,7 +183,26 @@ def _deadline_pair(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tupl
     return deadline, _deadline(start_ms, budget_ms + 1, cal)[0]
 
 
-_cached_pair = lru_cache(maxsize=262_144)(_deadline_pair)
+_cached_pair = lru_cache(maxsize=65_536)(_deadline_pair)
+
+
+def _minute_pair(minute_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int] | None:
+    """The deadline pair of the minute's first instant when every instant of the minute has
+    that pair shifted by its offset into the minute, else None.
+
+    Checking the minute's last instant suffices: from one instant to the next, a deadline moves
+    by 0 ms (the start is outside business time) or by at least 1 ms (one more millisecond of
+    business time takes at least one millisecond to accrue). A total of 59,999 ms over 59,999
+    steps means exactly 1 ms each. Most items start within business time, so their deadlines
+    come from a cache per minute instead of a search per instant."""
+    first = _deadline_pair(minute_ms, budget_ms, cal)
+    last = _deadline_pair(minute_ms + MINUTE_MS - 1, budget_ms, cal)
+    if last[0] - first[0] == MINUTE_MS - 1 and last[1] - first[1] == MINUTE_MS - 1:
+        return first
+    return None
+
+
+_cached_minute_pair = lru_cache(maxsize=65_536)(_minute_pair)
 
 
 def business_deadline_ms(start_ms: int, budget_ms: int, cal: BusinessCalendar | None) -> int:
@@ -207,4 +226,8 @@ def business_deadlines_ms(start_ms: int, budget_ms: int,
         return start_ms + budget_ms, start_ms + budget_ms + 1
     if budget_ms == 0:
         return start_ms, _cached_pair(start_ms, 1, cal)[0]
+    offset = start_ms % MINUTE_MS
+    pair = _cached_minute_pair(start_ms - offset, budget_ms, cal)
+    if pair is not None:
+        return pair[0] + offset, pair[1] + offset
     return _cached_pair(start_ms, budget_ms, cal)

@@ -514,7 +514,10 @@ class StatesBuilder:
     """The states that applying every post with apply_post would hold, in any order, built
     without evaluating anything on the way (no clock, nothing announced): for an audit, which
     only asks for item_statuses at one instant, and those depend on the set of posts alone. Keys
-    that store no post (brand posts replying to nobody) are left out: they have no items."""
+    that store no post (brand posts replying to nobody) are left out: they have no items.
+
+    Builders of disjoint parts of a stream combine: hand the posts of a key from one to the
+    other (take, then merge) and the result is the same as one builder of the whole."""
 
     __slots__ = ("_by_key",)
 
@@ -530,15 +533,35 @@ class StatesBuilder:
         recs = self._by_key.get(key)
         if recs is None:
             self._by_key[key] = {post.id: rec}
-            return
-        old = recs.get(post.id)
-        # The same rule as _ingest for one id with two contents: keep one deterministically.
-        if old is None or (old != rec and _rec_order(rec) < _rec_order(old)):
-            recs[post.id] = rec
+        else:
+            _keep(recs, post.id, rec)
+
+    def keys(self) -> set[str]:
+        return set(self._by_key)
+
+    def take(self, keys: Iterable[str]) -> dict[str, dict[str, PostRec]]:
+        """Remove these keys' posts and return them (for merge into another builder)."""
+        return {key: self._by_key.pop(key) for key in keys if key in self._by_key}
+
+    def merge(self, posts: dict[str, dict[str, PostRec]]) -> None:
+        for key, incoming in posts.items():
+            recs = self._by_key.get(key)
+            if recs is None:
+                self._by_key[key] = dict(incoming)
+                continue
+            for post_id, rec in incoming.items():
+                _keep(recs, post_id, rec)
 
     def states(self) -> dict[str, ThreadState]:
         return {key: ThreadState(key=key, latest_event_ms=max(r.created_ms for r in recs.values()),
                                  posts=recs) for key, recs in self._by_key.items()}
+
+
+def _keep(recs: dict[str, PostRec], post_id: str, rec: PostRec) -> None:
+    old = recs.get(post_id)
+    # The same rule as _ingest for one id with two contents: keep one deterministically.
+    if old is None or (old != rec and _rec_order(rec) < _rec_order(old)):
+        recs[post_id] = rec
 
 
 def states_from_posts(posts: Iterable[Post]) -> dict[str, ThreadState]:

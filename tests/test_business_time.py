@@ -213,3 +213,18 @@ def test_the_deadline_pair_when_budgets_end_on_whole_minutes(
     budget = budget_min * MIN
     assert business_deadlines_ms(a, budget, cal) == (
         business_deadline_ms(a, budget, cal), business_deadline_ms(a, budget + 1, cal))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cal=calendars(), a=minute_instants, budget=st.integers(1, 30 * HOUR),
+       offsets=st.lists(st.integers(0, 59_999), min_size=1, max_size=12))
+def test_deadlines_from_the_minute_cache_equal_the_search(
+        cal: BusinessCalendar, a: int, budget: int, offsets: list[int]) -> None:
+    """business_deadlines_ms shifts one pair per minute when the whole minute allows it; every
+    instant must get what the search gives it (minutes at opening and closing times, where a
+    deadline crosses a closed stretch, DST days: the calendars strategy covers them)."""
+    from streams.business_time import _deadline_pair
+
+    for offset in [0, 59_999, *offsets]:
+        assert business_deadlines_ms(a + offset, budget, cal) == _deadline_pair(
+            a + offset, budget, cal)

@@ -18,6 +18,7 @@ from streams.business_time import business_elapsed_ms
 from streams.tracking import (
     ItemStatus,
     Post,
+    StatesBuilder,
     ThreadState,
     Transition,
     advance,
@@ -238,6 +239,30 @@ def test_statuses_follow_semantics_in_any_order(posts: list[Post], data: st.Data
         clocks = data.draw(st.lists(NOWS, min_size=len(order), max_size=len(order)))
         result = run(list(zip(order, clocks, strict=True)), cfg, now)
         assert view(item_statuses(result.state, cfg, now)) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(threads_=st.lists(threads(), min_size=1, max_size=4), data=st.data())
+def test_builders_of_parts_combine_into_the_builder_of_the_whole(
+        threads_: list[list[Post]], data: st.DataObject) -> None:
+    """A sharded replay: posts (duplicates included) spread over several builders, keys found
+    by several gathered in one with the replay's own hand-over plan, give the same states."""
+    from agents.replay import _handovers
+
+    posts = [p for thread in threads_ for p in thread]
+    posts += data.draw(st.lists(st.sampled_from(posts), max_size=5))  # redeliveries
+    parts = data.draw(st.integers(1, 4))
+    builders = [StatesBuilder() for _ in range(parts)]
+    for post in posts:
+        builders[data.draw(st.integers(0, parts - 1))].add(post)
+    plan = _handovers([b.keys() for b in builders])
+    for giver, give in enumerate(plan):
+        for owner, keys in give.items():
+            builders[owner].merge(builders[giver].take(keys))
+    found = [b.keys() for b in builders]
+    assert sum(map(len, found)) == len(set().union(*found))  # each key in one builder now
+    combined = {k: v for b in builders for k, v in b.states().items()}
+    assert combined == states_from_posts(posts)
 
 
 @settings(max_examples=150, deadline=None)
