@@ -272,6 +272,9 @@ class _Progress:
 
     def add_total(self, total: int) -> None:
         self.total += total
+        if self.bar is not None:  # a shard that reported its total after the bar appeared
+            self.bar.total = self.total
+            self.bar.refresh()
 
     def update(self, n: int) -> None:
         if self.bar is None and self.enabled and self.total >= 200_000:

@@ -183,7 +183,7 @@ def _deadline_pair(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tupl
     return deadline, _deadline(start_ms, budget_ms + 1, cal)[0]
 
 
-_cached_pair = lru_cache(maxsize=65_536)(_deadline_pair)
+_cached_pair = lru_cache(maxsize=262_144)(_deadline_pair)
 
 
 def _minute_pair(minute_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int] | None:
