@@ -264,10 +264,9 @@ _ENRICHED_VIEW = msgspec.json.Decoder(_EnrichedView)
 
 def decode_tracking_view(data: bytes) -> tuple[MentionView, int, bool]:
     """A record of mentions.enriched → (the mention's fields tracking reads, its created_at in
-    epoch ms, complaint), type-checked while parsed
-    (msgspec skips the text and the other fields without building them: several times faster
-    than decode_enriched, which the workers' own records have passed already). Raises
-    DecodeError."""
+    epoch ms, complaint), type-checked while parsed. msgspec skips the text and the other
+    fields without building them: several times faster than decode_enriched, whose checks the
+    workers' own records have passed already. Raises DecodeError."""
     try:
         view = _ENRICHED_VIEW.decode(data)
     except msgspec.DecodeError as exc:
