@@ -249,6 +249,12 @@ def _shard_process(job: _Job, partitions: list[int], conn: Connection) -> None:
         conn.close()
 
 
+def _watermark(job: _Job, max_event_ms: int | None) -> int:
+    """The instant a replay judges at: the largest event time among its records (SEMANTICS),
+    the range's start if it has none."""
+    return job.from_ms if max_event_ms is None else max_event_ms
+
+
 def _handovers(found: list[set[str]]) -> list[dict[int, set[str]]]:
     """Per shard, the keys it gives to another shard (owner → keys): a key found by several
     shards goes to the first of them (set operations: the common case, keys found once, costs
@@ -291,7 +297,8 @@ class _Progress:
 
 
 def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
-                 stats: ReplayStats) -> tuple[AuditTally, int | None]:
+                 stats: ReplayStats) -> tuple[AuditTally, int]:
+    """The merged tally of the shards, and the watermark they were judged at."""
     context = multiprocessing.get_context("fork")  # the shards inherit config and classifier
     conns: list[Connection] = []
     procs = []
@@ -345,7 +352,7 @@ def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
             for owner, posts in given.items():
                 taken[owner].append(posts)
                 stats.moved += sum(len(recs) for recs in posts.values())
-        watermark = max(maxima, default=job.from_ms)
+        watermark = _watermark(job, max(maxima, default=None))
         for conn, posts in zip(conns, taken, strict=True):
             conn.send((watermark, posts))
         tally: AuditTally | None = None
@@ -355,7 +362,7 @@ def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
             else:
                 tally.merge(part)
         assert tally is not None
-        return tally, (max(maxima) if maxima else None)
+        return tally, watermark
     finally:
         for conn in conns:
             conn.close()
@@ -407,8 +414,8 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
                 shard = _Shard(job)
                 shard.read(partitions, bar.add_total, bar.update)
                 stats.add(shard.stats)
-                watermark = shard.max_event_ms
-                tally = shard.judge(from_ms if watermark is None else watermark)
+                watermark = _watermark(job, shard.max_event_ms)
+                tally = shard.judge(watermark)
             else:
                 tally, watermark = _run_sharded(
                     job, [[p for p in partitions if p % count == i] for i in range(count)],
@@ -417,6 +424,6 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
         bar.close()
     # Judged at the watermark of the range's records, once: the statuses depend on the set of
     # posts and that instant alone.
-    report = tally.report(config, from_ms if watermark is None else watermark)
+    report = tally.report(config, watermark)
     stats.seconds = time.monotonic() - started
     return render_report(report, fmt), stats

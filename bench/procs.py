@@ -62,13 +62,7 @@ class Proc:
 
     def hwm(self) -> int:
         """Peak RSS as the kernel counts it (VmHWM), or the sampled peak."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return max(self.peak_rss, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-        return self.peak_rss
+        return max(self.peak_rss, _vm_hwm(self.pid))
 
     def tree_hwm(self) -> int:
         """VmHWM of the process plus that of each child alive now (a replay's shard processes):
@@ -78,14 +72,7 @@ class Proc:
             children = self.ps.children(recursive=True)
         except psutil.Error:
             return total
-        for child in children:
-            try:
-                for line in Path(f"/proc/{child.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                pass
-        return total
+        return total + sum(_vm_hwm(child.pid) for child in children)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -186,6 +173,17 @@ class Profiler:
                 self.popen.kill()
                 self.popen.wait()
         return self.output if self.output.exists() else None
+
+
+def _vm_hwm(pid: int) -> int:
+    """The process's VmHWM in bytes (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def py_spy(pid: int, output: Path, rate: int = 10, subprocesses: bool = False) -> Profiler:
