@@ -5,6 +5,7 @@ Pure: the seed and the clock are passed in. Used by `mentionwatch demo` and by t
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,14 +99,14 @@ def generate(seed: int, start_ms: int, *, count: int | None = None, rate_per_s: 
     event time, emitted in event-time order)."""
     rng = random.Random(seed)
     step_ms = max(1, int(1000 / rate_per_s))
-    pending: list[tuple[int, dict[str, Any]]] = []
+    # A heap of (event time, order, reply): the earliest reply must be the one checked, or a
+    # reply with a long delay holds back every later one.
+    pending: list[tuple[int, int, dict[str, Any]]] = []
     now = start_ms
     n = 0
     while count is None or n < count:
         if pending and pending[0][0] <= now:
-            pending.sort(key=lambda p: p[0])
-            _, reply = pending.pop(0)
-            yield reply
+            yield heapq.heappop(pending)[2]
             n += 1
             continue
         brand = rng.choice(DEMO_BRANDS)
@@ -125,7 +126,7 @@ def generate(seed: int, start_ms: int, *, count: int | None = None, rate_per_s: 
         n += 1
         if templates is _COMPLAINTS and rng.random() < reply_share:
             delay_ms = int(rng.expovariate(1 / 45_000)) + 2_000
-            pending.append((now + delay_ms, {
+            heapq.heappush(pending, (now + delay_ms, n, {
                 "schema_version": 1, "id": f"{mention_id}-r", "platform": "twitter",
                 "brand": brand.key,
                 "author": {"id": brand.account, "handle": brand.account, "is_brand": True},
