@@ -15,8 +15,10 @@ dict look-ups per day spanned (no per-minute loops).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from streams.brands import DAY_MS, MINUTE_MS, BusinessCalendar, hhmm_to_minutes
@@ -152,57 +154,71 @@ def business_elapsed_ms(start_ms: int, end_ms: int, cal: BusinessCalendar | None
     return total
 
 
-def _deadline(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, bool]:
-    """(deadline, whether business time goes on right after it) for a budget > 0."""
-    remaining = budget_ms
-    day = start_ms // DAY_MS
-    for _ in range(MAX_SEARCH_DAYS):
-        if day * DAY_MS >= start_ms:
-            total = _day_total(cal, day)
-            if total < remaining:
-                remaining -= total
-                day += 1
-                continue
+# Deadlines are looked up in tables of BLOCK_DAYS UTC days: the block's business intervals
+# (the days' pieces) with the business time accrued by each one's end.
+# A deadline is then two bisections instead of a walk over days and intervals.
+BLOCK_DAYS = 64
+_BLOCK_MS = BLOCK_DAYS * DAY_MS
+_MAX_SEARCH_BLOCKS = -(-MAX_SEARCH_DAYS // BLOCK_DAYS)
+
+
+class _Block(NamedTuple):
+    starts: list[int]  # interval starts, epoch ms, sorted
+    ends: list[int]  # interval ends (exclusive)
+    accrued: list[int]  # business ms in the block from its start to each interval's end
+    total: int
+
+
+@lru_cache(maxsize=4_096)
+def _block(cal: BusinessCalendar, block: int) -> _Block:
+    starts: list[int] = []
+    ends: list[int] = []
+    accrued: list[int] = []
+    total = 0
+    for day in range(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS):
         for a, b in _day_pieces(cal, day):
-            if b <= start_ms:
-                continue
-            a = max(a, start_ms)
-            if b - a >= remaining:
-                return a + remaining, b - a > remaining
-            remaining -= b - a
-        day += 1
+            total += b - a
+            starts.append(a)
+            ends.append(b)
+            accrued.append(total)
+    return _Block(starts, ends, accrued, total)
+
+
+def _next_opening(cal: BusinessCalendar, block: int, after: int) -> int:
+    """The first instant of business time at or after `after`, searching from `block`."""
+    for b in range(block, block + _MAX_SEARCH_BLOCKS):
+        blk = _block(cal, b)
+        i = bisect_right(blk.ends, after)
+        if i < len(blk.starts):
+            return max(blk.starts[i], after)
     raise ValueError(f"the calendar of zone {cal.tz} has no business time for "
                      f"{MAX_SEARCH_DAYS} days")
 
 
-def _deadline_pair(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int]:
-    deadline, inside = _deadline(start_ms, budget_ms, cal)
-    if inside:
-        return deadline, deadline + 1
-    # Used up exactly when an opening interval ends: the first instant past it is later.
-    return deadline, _deadline(start_ms, budget_ms + 1, cal)[0]
-
-
-_cached_pair = lru_cache(maxsize=262_144)(_deadline_pair)
-
-
-def _minute_pair(minute_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int] | None:
-    """The deadline pair of the minute's first instant when every instant of the minute has
-    that pair shifted by its offset into the minute, else None.
-
-    Checking the minute's last instant suffices: from one instant to the next, a deadline moves
-    by 0 ms (the start is outside business time) or by at least 1 ms (one more millisecond of
-    business time takes at least one millisecond to accrue). A total of 59,999 ms over 59,999
-    steps means exactly 1 ms each. Most items start within business time, so their deadlines
-    come from a cache per minute instead of a search per instant."""
-    first = _deadline_pair(minute_ms, budget_ms, cal)
-    last = _deadline_pair(minute_ms + MINUTE_MS - 1, budget_ms, cal)
-    if last[0] - first[0] == MINUTE_MS - 1 and last[1] - first[1] == MINUTE_MS - 1:
-        return first
-    return None
-
-
-_cached_minute_pair = lru_cache(maxsize=65_536)(_minute_pair)
+def _table_pair(start_ms: int, budget_ms: int, cal: BusinessCalendar) -> tuple[int, int]:
+    """business_deadlines_ms for a budget > 0."""
+    block = start_ms // _BLOCK_MS
+    blk = _block(cal, block)
+    # The target: business time accrued in the block up to the start, plus the budget.
+    i = bisect_right(blk.starts, start_ms) - 1
+    target = budget_ms
+    if i >= 0:
+        target += blk.accrued[i] - max(0, blk.ends[i] - start_ms)
+    for _ in range(_MAX_SEARCH_BLOCKS):
+        if target <= blk.total:
+            j = bisect_left(blk.accrued, target)
+            end = blk.ends[j]
+            deadline = end - (blk.accrued[j] - target)
+            if deadline < end:
+                return deadline, deadline + 1
+            # Used up exactly when business time stops: the first instant past the budget is
+            # one millisecond into the next opening.
+            return deadline, _next_opening(cal, block, end) + 1
+        target -= blk.total
+        block += 1
+        blk = _block(cal, block)
+    raise ValueError(f"the calendar of zone {cal.tz} has no business time for "
+                     f"{MAX_SEARCH_DAYS} days")
 
 
 def business_deadline_ms(start_ms: int, budget_ms: int, cal: BusinessCalendar | None) -> int:
@@ -225,9 +241,5 @@ def business_deadlines_ms(start_ms: int, budget_ms: int,
     if cal is None:
         return start_ms + budget_ms, start_ms + budget_ms + 1
     if budget_ms == 0:
-        return start_ms, _cached_pair(start_ms, 1, cal)[0]
-    offset = start_ms % MINUTE_MS
-    pair = _cached_minute_pair(start_ms - offset, budget_ms, cal)
-    if pair is not None:
-        return pair[0] + offset, pair[1] + offset
-    return _cached_pair(start_ms, budget_ms, cal)
+        return start_ms, _table_pair(start_ms, 1, cal)[0]
+    return _table_pair(start_ms, budget_ms, cal)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.brands import BusinessCalendar
+from streams.brands import DAY_MS, BusinessCalendar
 from streams.business_time import (
+    BLOCK_DAYS,
     business_deadline_ms,
     business_deadlines_ms,
     business_elapsed_ms,
@@ -215,16 +216,29 @@ def test_the_deadline_pair_when_budgets_end_on_whole_minutes(
         business_deadline_ms(a, budget, cal), business_deadline_ms(a, budget + 1, cal))
 
 
-@settings(max_examples=200, deadline=None)
-@given(cal=calendars(), a=minute_instants, budget=st.integers(1, 30 * HOUR),
-       offsets=st.lists(st.integers(0, 59_999), min_size=1, max_size=12))
-def test_deadlines_from_the_minute_cache_equal_the_search(
-        cal: BusinessCalendar, a: int, budget: int, offsets: list[int]) -> None:
-    """business_deadlines_ms shifts one pair per minute when the whole minute allows it; every
-    instant must get what the search gives it (minutes at opening and closing times, where a
-    deadline crosses a closed stretch, DST days: the calendars strategy covers them)."""
-    from streams.business_time import _deadline_pair
+# Deadlines are looked up in tables of BLOCK_DAYS UTC days: starts just before a table's first
+# day, and budgets that run through several tables of a sparse calendar.
+_BLOCK_EDGE = BLOCK_DAYS * DAY_MS * (berlin(2026, 3, 27) // (BLOCK_DAYS * DAY_MS) + 1)
 
-    for offset in [0, 59_999, *offsets]:
-        assert business_deadlines_ms(a + offset, budget, cal) == _deadline_pair(
-            a + offset, budget, cal)
+
+@settings(max_examples=200, deadline=None)
+@given(cal=calendars(), before=st.integers(0, 3 * DAY_MS), budget=st.integers(0, 40 * HOUR))
+def test_deadlines_across_table_edges(cal: BusinessCalendar, before: int, budget: int) -> None:
+    start = _BLOCK_EDGE - before
+    deadline, past = business_deadlines_ms(start, budget, cal)
+    assert deadline >= start
+    assert business_elapsed_ms(start, deadline, cal) == budget
+    if deadline > start:
+        assert business_elapsed_ms(start, deadline - 1, cal) == budget - 1
+    assert business_elapsed_ms(start, past, cal) == budget + 1
+    assert business_elapsed_ms(start, past - 1, cal) == budget
+
+
+def test_a_deadline_many_tables_away() -> None:
+    # One hour a week: a 30-hour budget takes 30 weeks, about three and a half tables.
+    sparse = BusinessCalendar.weekly("Europe/Berlin", {2: [("10:00", "11:00")]})
+    start = _BLOCK_EDGE - 5 * DAY_MS
+    deadline, past = business_deadlines_ms(start, 30 * HOUR, sparse)
+    assert local(deadline) == "Wed 2026-10-21 11:00:00.000000+0200"
+    assert business_elapsed_ms(start, deadline, sparse) == 30 * HOUR
+    assert local(past) == "Wed 2026-10-28 10:00:00.001000+0100"
