@@ -242,3 +242,19 @@ def test_a_deadline_many_tables_away() -> None:
     assert local(deadline) == "Wed 2026-10-21 11:00:00.000000+0200"
     assert business_elapsed_ms(start, deadline, sparse) == 30 * HOUR
     assert local(past) == "Wed 2026-10-28 10:00:00.001000+0100"
+
+
+@settings(max_examples=200, deadline=None)
+@given(cal=calendars(), a=minute_instants, budget=st.integers(1, 30 * HOUR),
+       offsets=st.lists(st.integers(0, 59_999), min_size=1, max_size=12))
+def test_deadlines_from_the_minute_cache_equal_the_lookup(
+        cal: BusinessCalendar, a: int, budget: int, offsets: list[int]) -> None:
+    """business_deadlines_ms shifts one pair per minute, or keeps it, when the whole minute
+    allows it; every instant must get what the lookup gives it (minutes at opening and closing
+    times, where a deadline crosses a closed stretch, DST days: the calendars strategy covers
+    them)."""
+    from streams.business_time import _table_pair
+
+    for offset in [0, 59_999, *offsets]:
+        assert business_deadlines_ms(a + offset, budget, cal) == _table_pair(
+            a + offset, budget, cal)
