@@ -4,7 +4,6 @@ byte-identical report."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import multiprocessing
@@ -18,7 +17,6 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from agents.config import Settings
-from agents.offsets import stop_consumer
 from schemas.codec import DecodeError, decode_mention, decode_tracking_view, parse_rfc3339_ms
 from streams.audit import AuditTally, render_report
 from streams.brands import BrandConfig
@@ -66,63 +64,135 @@ SOURCES = ("raw", "enriched")
 BATCH_RECORDS = 50_000
 
 
+# How long a read may go without a record before the replay gives up (a broker that went away
+# mid-read: librdkafka retries on its own and would otherwise wait forever).
+STALL_SECONDS = 60.0
+_TIMEOUT_S = 15.0
+
+
+class _Reader:
+    """A read-only consumer (confluent-kafka, i.e. librdkafka): no group membership, never
+    commits, so the live group's offsets are untouched. librdkafka fetches and parses record
+    batches in its own threads, in C; aiokafka built every record in Python, about half of a
+    bare reader's CPU (docs/performance.md)."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.bootstrap_servers = bootstrap_servers
+        self.errors: list[str] = []
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": "mentionwatch-replay",  # required by librdkafka; never joined
+            "client.id": "mentionwatch-replay",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_uncommitted",  # what the live workers read
+            "enable.partition.eof": False,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+            "error_cb": lambda err: self.errors.append(str(err)),
+            "log_level": 0,  # errors come through error_cb, into ReplayError's message
+        })
+
+    def fail(self, what: str, exc: Exception | None = None) -> ReplayError:
+        """The replay's error: what failed, the broker, and librdkafka's reason."""
+        reasons = [f"broker {self.bootstrap_servers}"]
+        if exc is not None and exc.args:
+            error = exc.args[0]
+            reasons.append(error.str() if hasattr(error, "str") else str(error))
+        if self.errors:
+            reasons.append(f"last client error: {self.errors[-1]}")
+        return ReplayError(f"{what} ({'; '.join(reasons)})")
+
+    def partitions(self, topic: str) -> list[int]:
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = self.consumer.list_topics(topic, timeout=_TIMEOUT_S)
+        except KafkaException as exc:
+            raise self.fail("cannot read the topics of the broker", exc) from None
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return []
+        return sorted(found.partitions)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    # aiokafka keeps metadata only of topics it subscribed to; an assigning reader asks first.
-    from kafka import KafkaConsumer
-
-    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
-                          client_id="mentionwatch-replay")
+    reader = _Reader(bootstrap_servers)
     try:
-        return sorted(probe.partitions_for_topic(topic) or ())
+        return reader.partitions(topic)
     finally:
-        probe.close()
+        reader.close()
 
 
-async def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
-                on_batch: Callable[[list[bytes]], None],
-                on_total: Callable[[int], None]) -> None:
+def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
+          on_batch: Callable[[list[bytes]], None], on_total: Callable[[int], None]) -> None:
     """Every record value of these partitions of `topic` from (about) from_ms up to the end
-    offsets taken at start, in batches. A read-only consumer: no group, never commits, so the
-    live group's offsets are untouched. aiokafka parses record batches in C (kafka-python's
-    pure-Python CRC check alone held replay to a few thousand records/s)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    offsets taken at start, in batches."""
+    from confluent_kafka import KafkaException, TopicPartition
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024, client_id="mentionwatch-replay",
-    )
-    await consumer.start()
+    reader = _Reader(settings.bootstrap_servers)
+    consumer = reader.consumer
     try:
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.offsets_for_times(
-            {tp: max(0, from_ms - SEEK_MARGIN_MS) for tp in tps})
-        remaining: dict[Any, int] = {}
-        total = 0
-        for tp in tps:
-            found = starts.get(tp)
-            start = found.offset if found is not None else ends[tp]
-            consumer.seek(tp, start)
-            if ends[tp] > start:
-                remaining[tp] = ends[tp]
-                total += ends[tp] - start
-        on_total(total)
+        try:
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                      timeout=_TIMEOUT_S)[1]
+                    for p in partitions}
+            starts = consumer.offsets_for_times(
+                [TopicPartition(topic, p, max(0, from_ms - SEEK_MARGIN_MS)) for p in partitions],
+                timeout=_TIMEOUT_S)
+        except KafkaException as exc:
+            raise reader.fail(f"cannot read the offsets of {topic}", exc) from None
+        remaining: dict[int, int] = {}
+        assign = []
+        for tp in starts:
+            end = ends[tp.partition]
+            start = tp.offset if tp.offset >= 0 else end  # < 0: no record that late
+            if end > start:
+                remaining[tp.partition] = end
+                assign.append(TopicPartition(topic, tp.partition, start))
+        on_total(sum(remaining[tp.partition] - tp.offset for tp in assign))
+        if not assign:
+            return
+        consumer.assign(assign)
+        last_progress = time.monotonic()
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000,
-                                             max_records=BATCH_RECORDS)
-            for tp, records in batches.items():
-                end = remaining.get(tp)
-                if end is None:
+            messages = consumer.consume(num_messages=BATCH_RECORDS, timeout=1.0)
+            values = []
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    if error.fatal() or not error.retriable():
+                        raise reader.fail(f"reading {topic} failed: {error}")
                     continue
-                on_batch([r.value for r in records if r.offset < end])
-                if ((records and records[-1].offset >= end - 1)
-                        or await consumer.position(tp) >= end):
-                    del remaining[tp]
-                    consumer.pause(tp)
+                partition = message.partition()
+                end = remaining.get(partition)
+                if end is None:
+                    continue  # past its end offset: written after the replay started
+                offset = message.offset()
+                if offset < end:
+                    values.append(message.value())
+                if offset >= end - 1:
+                    del remaining[partition]
+                    consumer.pause([TopicPartition(topic, partition)])
+            if values:
+                on_batch(values)
+                last_progress = time.monotonic()
+            elif remaining:
+                # Offsets may have gaps (compaction, transaction markers): done when the next
+                # offset to fetch is the end.
+                for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
+                    if tp.offset >= remaining[tp.partition]:
+                        del remaining[tp.partition]
+                if remaining and time.monotonic() - last_progress > STALL_SECONDS:
+                    raise reader.fail(f"no records from {topic} for {STALL_SECONDS:.0f}s with "
+                                      f"{len(remaining)} partition(s) unfinished")
     finally:
-        await stop_consumer(consumer)
+        reader.close()
 
 
 def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
@@ -212,8 +282,8 @@ class _Shard:
             self.on_batch(values)
             on_progress(len(values))
 
-        asyncio.run(_read(self.job.settings, self.job.topic, partitions, self.job.from_ms,
-                          on_batch, on_total))
+        _read(self.job.settings, self.job.topic, partitions, self.job.from_ms, on_batch,
+              on_total)
 
     def judge(self, watermark_ms: int) -> AuditTally:
         """Every item of the shard's threads as seen at the watermark (the same core function

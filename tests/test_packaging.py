@@ -48,3 +48,14 @@ def test_replay_rejects_a_bad_time_range() -> None:
     result = CliRunner().invoke(main, ["replay", "--from", "yesterday", "--to", "2026-01-01"])
     assert result.exit_code == 2
     assert "neither RFC 3339" in result.output
+
+
+def test_replay_without_a_broker_says_so() -> None:
+    # Nothing listens on port 9 (discard): the reader gives up after its metadata timeout.
+    result = CliRunner().invoke(main, ["replay", "--from", "2026-01-01", "--to", "2026-02-01",
+                                       "--no-progress"],
+                                env={"MENTIONWATCH_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    assert result.exit_code == 1
+    assert "cannot read the topics of the broker" in result.output
+    assert "127.0.0.1:9" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
