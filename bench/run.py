@@ -49,6 +49,9 @@ from bench.systems import Running
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 BRANDS = BENCH / "brands.toml"
+# Bare readers of the replay topic: aiokafka is issue 6's "bare consumer" (the client the workers
+# use), confluent-kafka the client the replay reads with, kafka-python the pure-Python one.
+BARE_READERS = ("kafka-python", "aiokafka", "confluent-kafka")
 # Event time of the stream's first mention: fixed, so business hours (bench/brands.toml) fall
 # the same way on every run. A Tuesday, 08:00 UTC.
 STREAM_START = "2026-03-10T08:00:00Z"
@@ -548,7 +551,7 @@ class Bench:
         res: dict[str, Any] = {"records": len(records)}
         res["other_processes_cpu_pct_before"] = wait_for_quiet(
             Running("replay", prefix, "", []), broker_process(self.broker_home), "replay")
-        for client in ("kafka-python", "aiokafka"):
+        for client in BARE_READERS:
             out = subprocess.run(procs.python_module(
                 "bench.apps.bare_read", "--bootstrap", self.bootstrap, "--topic",
                 f"{prefix}mentions.raw", "--client", client), cwd=REPO, capture_output=True,
@@ -560,9 +563,12 @@ class Bench:
         for source in ("raw", "enriched"):
             out = self._replay_once(prefix, source)
             out["vs_bare_aiokafka"] = round(out["records_per_s"] / bare, 3)
+            out["vs_bare_confluent_kafka"] = round(
+                out["records_per_s"] / res["bare_confluent-kafka"]["records_per_s"], 3)
             res[f"replay_{source}"] = out
             log(f"replay --source {source}: {out['records_per_s']:,.0f} records/s "
-                f"({out['vs_bare_aiokafka']:.2f} x the bare aiokafka reader)")
+                f"({out['vs_bare_aiokafka']:.2f} x the bare aiokafka reader, "
+                f"{out['vs_bare_confluent_kafka']:.2f} x the bare confluent-kafka reader)")
         self.results["replay"] = res
         self.save()
 
@@ -833,10 +839,11 @@ def report(bench: Bench) -> None:
             one = rp[f"replay_{source}"]
             lines.append(f"  mentionwatch replay --source {source:<9}"
                          f"{one['records_per_s']:>10,.0f}/s"
-                         f"  ({one['vs_bare_aiokafka']:.2f} x bare aiokafka; {one['cpu_s']} CPU s,"
-                         f" peak RSS {one['peak_rss_mb']:.0f} MB)")
-        for client in ("kafka-python", "aiokafka"):
-            lines.append(f"  bare {client} reader{'':<{13 - len(client)}}"
+                         f"  ({one['vs_bare_aiokafka']:.2f} x bare aiokafka, "
+                         f"{one.get('vs_bare_confluent_kafka', 0):.2f} x bare confluent-kafka; "
+                         f"{one['cpu_s']} CPU s, peak RSS {one['peak_rss_mb']:.0f} MB)")
+        for client in (c for c in BARE_READERS if f"bare_{c}" in rp):  # older results lack some
+            lines.append(f"  bare {client} reader{'':<{15 - len(client)}}"
                          f"{rp[f'bare_{client}']['records_per_s']:>14,.0f}/s")
     st = r.get("state")
     if st:

@@ -1,9 +1,10 @@
 """The replay baseline: read every record of a topic up to the end offsets taken at start, with
-no processing. ``--client kafka-python`` uses exactly the consumer settings of
-agents/replay.py:read_raw (so replay's own cost is the difference); ``--client aiokafka`` is
-the other client the project ships. Prints one JSON line: records, seconds, records_per_s.
+no processing. ``--client confluent-kafka`` uses the consumer settings of agents/replay.py's
+reader (so replay's own cost is the difference); ``--client aiokafka`` is the bare consumer of
+issue 6 (the client the workers use, through faust); ``--client kafka-python`` the pure-Python
+one. Prints one JSON line: records, seconds, records_per_s.
 
-    python -m bench.apps.bare_read --bootstrap H:P --topic T --client kafka-python
+    python -m bench.apps.bare_read --bootstrap H:P --topic T --client confluent-kafka
 """
 
 from __future__ import annotations
@@ -90,15 +91,50 @@ async def read_aiokafka(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+def read_confluent(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import TopicPartition
+
+    from agents.replay import BATCH_RECORDS, _Reader
+
+    reader = _Reader(bootstrap)
+    consumer = reader.consumer
+    try:
+        parts = reader.partitions(topic)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+                for p in parts}
+        remaining = {p: end for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
+        n = 0
+        while remaining:
+            for message in consumer.consume(num_messages=BATCH_RECORDS, timeout=1.0):
+                if message.error() is not None:
+                    continue
+                partition, offset = message.partition(), message.offset()
+                end = remaining.get(partition)
+                if end is None:
+                    continue
+                if offset < end:
+                    n += 1
+                if offset >= end - 1:
+                    del remaining[partition]
+                    consumer.pause([TopicPartition(topic, partition)])
+        return n
+    finally:
+        reader.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--client", choices=("kafka-python", "aiokafka"), required=True)
+    parser.add_argument("--client", choices=("kafka-python", "aiokafka", "confluent-kafka"),
+                        required=True)
     args = parser.parse_args()
     started = time.monotonic()
     if args.client == "kafka-python":
         n = read_kafka_python(args.bootstrap, args.topic)
+    elif args.client == "confluent-kafka":
+        n = read_confluent(args.bootstrap, args.topic)
     else:
         n = asyncio.run(read_aiokafka(args.bootstrap, args.topic))
     seconds = time.monotonic() - started
