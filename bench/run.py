@@ -52,6 +52,11 @@ BRANDS = BENCH / "brands.toml"
 # Bare readers of the replay topic: aiokafka is issue 6's "bare consumer" (the client the workers
 # use), confluent-kafka the client the replay reads with, kafka-python the pure-Python one.
 BARE_READERS = ("kafka-python", "aiokafka", "confluent-kafka")
+
+
+def bare_key(client: str, source: str) -> str:
+    """Where results.json keeps a bare reader's figures (raw under the older, shorter name)."""
+    return f"bare_{client}" if source == "raw" else f"bare_{client}_{source}"
 # Event time of the stream's first mention: fixed, so business hours (bench/brands.toml) fall
 # the same way on every run. A Tuesday, 08:00 UTC.
 STREAM_START = "2026-03-10T08:00:00Z"
@@ -561,15 +566,14 @@ class Bench:
                 out = subprocess.run(procs.python_module(
                     "bench.apps.bare_read", "--bootstrap", self.bootstrap, "--topic", topic,
                     "--client", client), cwd=REPO, capture_output=True, text=True, check=True)
-                name = f"bare_{client}" if source == "raw" else f"bare_{client}_{source}"
+                name = bare_key(client, source)
                 res[name] = orjson.loads(out.stdout.strip().splitlines()[-1])
                 log(f"replay: bare {client} reader of {topic}: "
                     f"{res[name]['records_per_s']:,.0f} records/s")
         for source in ("raw", "enriched"):
-            suffix = "" if source == "raw" else f"_{source}"
             out = self._replay_once(prefix, source)
             for client in ("aiokafka", "confluent-kafka"):
-                bare = res[f"bare_{client}{suffix}"]["records_per_s"]
+                bare = res[bare_key(client, source)]["records_per_s"]
                 out[f"vs_bare_{client.replace('-', '_')}"] = round(out["records_per_s"] / bare, 3)
             res[f"replay_{source}"] = out
             log(f"replay --source {source}: {out['records_per_s']:,.0f} records/s "
@@ -851,9 +855,8 @@ def report(bench: Bench) -> None:
                          f"{one['cpu_s']} CPU s, peak RSS {one['peak_rss_mb']:.0f} MB)")
         lines.append("  bare readers of the same records (the ratios above are to these):")
         for source in ("raw", "enriched"):
-            suffix = "" if source == "raw" else f"_{source}"
             for client in BARE_READERS:
-                one = rp.get(f"bare_{client}{suffix}")
+                one = rp.get(bare_key(client, source))
                 if one is not None:  # older results lack some
                     label = f"{client} reader, mentions.{source}"
                     lines.append(f"    {label:<40}{one['records_per_s']:>10,.0f}/s")

@@ -62,9 +62,13 @@ def parse_rfc3339_ms(value: str) -> int:
     text = value.replace("t", "T").replace(" ", "T")
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"
-    # Integer arithmetic: no float rounding in event times (audits must be exact).
-    delta = datetime.fromisoformat(text) - _EPOCH
-    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+    return _epoch_ms(datetime.fromisoformat(text))
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """An aware datetime → epoch ms, floored. Integer arithmetic: no float rounding in event
+    times (audits must be exact)."""
+    return (moment - _EPOCH) // _MILLISECOND
 
 
 def _string(obj: dict[str, Any], key: str, path: str, *, required: bool, max_len: int,
@@ -277,8 +281,7 @@ def decode_tracking_view(data: bytes) -> tuple[MentionView, int, bool]:
     m = view.mention
     if m.created_at.tzinfo is None:
         raise _fail("$.mention.created_at", "must have a UTC offset")
-    # Integer arithmetic, flooring to the millisecond like parse_rfc3339_ms.
-    return m, (m.created_at - _EPOCH) // _MILLISECOND, view.enrichment.complaint
+    return m, _epoch_ms(m.created_at), view.enrichment.complaint
 
 
 _SENTIMENTS = frozenset({"negative", "neutral", "positive"})
