@@ -302,7 +302,30 @@ def _conversations(posts: dict[str, PostRec]) -> dict[str, str]:
     """Post id → conversation representative. A conversation is a connected component of the
     graph joining each post to its in_reply_to and to its conversation_id: for consistent data
     exactly the reply tree (conversation_id is the root's id), and adding posts only ever merges
-    conversations, which keeps the rules order-independent even for inconsistent data."""
+    conversations, which keeps the rules order-independent even for inconsistent data.
+
+    Each post is labelled with its conversation_id, or its own id when it has none (a root, as
+    platforms without a conversation id on roots send it). When every id a post refers to
+    carries the post's label (one pass: consistent data), the labels are the conversations;
+    otherwise the general search (_components) finds them. Both give the same partition."""
+    conv = {pid: pid if rec.conversation_id is None else rec.conversation_id
+            for pid, rec in posts.items()}
+    outside: dict[str, str] = {}  # ids referred to but not in posts → their conversation
+    for pid, rec in posts.items():
+        c = conv[pid]
+        for ref in (c, rec.in_reply_to):
+            if ref is None:
+                continue
+            group = conv.get(ref)
+            if group is None:
+                group = outside.setdefault(ref, c)
+            if group != c:
+                return _components(posts)  # the edge joins two conversations
+    return conv
+
+
+def _components(posts: dict[str, PostRec]) -> dict[str, str]:
+    """_conversations by union-find over the whole graph."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,9 +19,12 @@ from streams.business_time import business_elapsed_ms
 from streams.tracking import (
     ItemStatus,
     Post,
+    PostRec,
     StatesBuilder,
     ThreadState,
     Transition,
+    _components,
+    _conversations,
     advance,
     apply_post,
     compact,
@@ -403,3 +407,63 @@ def test_compaction_keeps_what_is_kept_and_ignores_redeliveries(
         again, ts = apply_post(compacted, p, cfg, now)
         assert ts == []
         assert item_statuses(again, cfg, now) == after
+
+
+@st.composite
+def reply_graphs(draw: st.DrawFn) -> dict[str, PostRec]:
+    """Posts of one key joined by in_reply_to and conversation_id: a reply forest whose posts
+    name their root as platforms do (the one-pass grouping applies), then, often, one field
+    changed so the data no longer agrees with itself (the general search applies)."""
+    n = draw(st.integers(1, 8))
+    parents: dict[str, str | None] = {}
+    for i in range(n):
+        parent = draw(st.one_of(st.none(), st.sampled_from(["x1", "x2"]),
+                                st.sampled_from(sorted(parents) or ["x1"])))
+        parents[f"p{i}"] = parent
+
+    def root(pid: str) -> str:
+        while parents.get(pid) is not None:
+            pid = str(parents[pid])
+        return pid
+
+    # A root names itself as its conversation, or nothing (both are consistent).
+    fields = {pid: [parent, None if parent is None and draw(st.booleans()) else root(pid)]
+              for pid, parent in parents.items()}
+    if draw(st.booleans()):
+        pid = draw(st.sampled_from(sorted(fields)))
+        which = draw(st.integers(0, 1))
+        fields[pid][which] = draw(st.one_of(st.none(), st.sampled_from(
+            [*sorted(fields), "x1", "x2", "x3"])))
+    return {pid: PostRec("acme", 0, False, False, reply_to, conv)
+            for pid, (reply_to, conv) in fields.items()}
+
+
+def _partition(groups: dict[str, str]) -> set[frozenset[str]]:
+    members: dict[str, set[str]] = {}
+    for pid, group in groups.items():
+        members.setdefault(group, set()).add(pid)
+    return {frozenset(ids) for ids in members.values()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(posts=reply_graphs())
+def test_grouping_by_conversation_id_finds_the_same_conversations(
+        posts: dict[str, PostRec]) -> None:
+    assert _partition(_conversations(posts)) == _partition(_components(posts))
+
+
+def test_a_consistent_thread_is_grouped_without_the_general_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import streams.tracking as tracking
+
+    def no_search(posts: dict[str, PostRec]) -> dict[str, str]:
+        raise AssertionError("the general search ran")
+
+    monkeypatch.setattr(tracking, "_components", no_search)
+    posts = {"m1": PostRec("acme", 0, False, True, None, None),
+             "b1": PostRec("acme", 1, True, False, "m1", "m1"),
+             "m2": PostRec("acme", 2, False, True, "b1", "m1"),
+             "m3": PostRec("acme", 3, False, True, "elsewhere", "elsewhere"),
+             "m4": PostRec("acme", 4, False, True, None, "m4")}
+    assert _partition(tracking._conversations(posts)) == {
+        frozenset({"m1", "b1", "m2"}), frozenset({"m3"}), frozenset({"m4"})}
