@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -46,6 +47,13 @@ TransitionKind = Literal["opened", "answered", "overdue", "ignored", "answered_l
 StatusName = Literal["open", "answered", "ignored"]
 
 STATE_VERSION = 1
+
+# The named tuples below are built for every record and every item. Their generated constructor
+# is a Python function (0.31 µs a call, keywords 2.5 times that); tuple.__new__ builds the same
+# object from the fields in the class's order in 0.1 µs, so the hot paths use it. The tests that
+# read the fields back check the order.
+build_tuple = tuple.__new__
+
 # At most this many compacted ids are remembered per key (the newest win).
 MAX_REMEMBERED_IDS = 2_000
 
@@ -88,10 +96,10 @@ class Post(NamedTuple):
 def post_from_mention(m: Mention, complaint: bool, config: BrandConfig) -> Post:
     """The brand's own posts are never complaints (SEMANTICS)."""
     is_brand = m.author.is_brand or config.is_brand_account(m.brand, m.author.handle)
-    # Positional, in field order: built for every record, and keywords cost 2.5x.
-    return Post(m.id, m.platform, m.brand, m.author.id, m.author.handle, is_brand,
-                m.created_at_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
-                complaint and not is_brand)
+    return build_tuple(Post, (m.id, m.platform, m.brand, m.author.id, m.author.handle,
+                              is_brand, m.created_at_ms, m.in_reply_to,
+                              m.in_reply_to_author_id, m.conversation_id,
+                              complaint and not is_brand))
 
 
 def routing_key(post: Post) -> str | None:
@@ -123,6 +131,9 @@ class PostRec(NamedTuple):
     complaint: bool
     in_reply_to: str | None
     conversation_id: str | None
+
+
+_CREATED_MS = attrgetter("created_ms")
 
 
 @dataclass(slots=True)
@@ -298,6 +309,9 @@ class _Item(NamedTuple):
     ignored_from_ms: int  # first instant with business age > ignore deadline
 
 
+_ITEM_ORDER = attrgetter("rec.created_ms", "id")
+
+
 def _conversations(posts: dict[str, PostRec]) -> dict[str, str]:
     """Post id → conversation representative. A conversation is a connected component of the
     graph joining each post to its in_reply_to and to its conversation_id: for consistent data
@@ -360,7 +374,10 @@ def _first_answers(posts: dict[str, PostRec]) -> dict[str, int]:
     B.created >= M.created. Per (conversation, brand) a sweep over items by creation time,
     newest first, keeps the running minimum of the answer times whose threshold
     min(X.created, B.created) admits the item."""
-    if not any(rec.is_brand for rec in posts.values()):
+    for rec in posts.values():
+        if rec.is_brand:
+            break
+    else:
         return {}  # nothing answers (most customers' threads, most of the time)
     conv = _conversations(posts)
     items: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
@@ -405,10 +422,9 @@ def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
         sla, ignore_after, cal = config.budgets(rec.brand)
         sla_deadline, overdue_from = business_deadlines_ms(rec.created_ms, sla, cal)
         ignore_deadline, ignored_from = business_deadlines_ms(rec.created_ms, ignore_after, cal)
-        # Positional, in field order (per item; keywords cost 2.5x).
-        out.append(_Item(pid, rec, answers.get(pid), sla_deadline, overdue_from,
-                         ignore_deadline, ignored_from))
-    out.sort(key=lambda it: (it.rec.created_ms, it.id))
+        out.append(build_tuple(_Item, (pid, rec, answers.get(pid), sla_deadline,
+                                       overdue_from, ignore_deadline, ignored_from)))
+    out.sort(key=_ITEM_ORDER)
     state.items_memo = (config, out)
     return out
 
@@ -494,8 +510,8 @@ def _ingest(state: ThreadState, post: Post) -> ThreadState:
     if latest is None or post.created_at_ms > latest:
         latest = post.created_at_ms
     stored = routing_key(post) is not None and post.id not in state.compacted
-    rec = PostRec(post.brand, post.created_at_ms, post.is_brand, post.complaint,
-                  post.in_reply_to, post.conversation_id)
+    rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand, post.complaint,
+                                post.in_reply_to, post.conversation_id))
     old = state.posts.get(post.id)
     if stored and old is not None and old != rec:
         # The same id with other content (e.g. re-enriched): keep one deterministically, so
@@ -547,8 +563,8 @@ class StatesBuilder:
         key = routing_key(post)
         if key is None:
             return  # it answers nothing
-        rec = PostRec(post.brand, post.created_at_ms, post.is_brand, post.complaint,
-                      post.in_reply_to, post.conversation_id)
+        rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand,
+                                    post.complaint, post.in_reply_to, post.conversation_id))
         recs = self._by_key.get(key)
         if recs is None:
             self._by_key[key] = {post.id: rec}
@@ -572,7 +588,7 @@ class StatesBuilder:
                 _keep(recs, post_id, rec)
 
     def states(self) -> dict[str, ThreadState]:
-        return {key: ThreadState(key=key, latest_event_ms=max(r.created_ms for r in recs.values()),
+        return {key: ThreadState(key=key, latest_event_ms=max(map(_CREATED_MS, recs.values())),
                                  posts=recs) for key, recs in self._by_key.items()}
 
 
@@ -631,15 +647,14 @@ def item_statuses(state: ThreadState, config: BrandConfig, now_ms: int) -> list[
         status: StatusName = ("answered" if bits & _ANSWERED
                               else "ignored" if bits & _IGNORED else "open")
         rec = item.rec
-        # Positional, in field order (per item; keywords cost 2.5x): mention_id, brand,
-        # platform, complaint, created_at_ms, status, overdue, answered_late,
-        # first_response_ms, decided_at_ms, author_key.
-        out.append(ItemStatus(
+        # Fields in order: mention_id, brand, platform, complaint, created_at_ms, status,
+        # overdue, answered_late, first_response_ms, decided_at_ms, author_key.
+        out.append(build_tuple(ItemStatus, (
             item.id, rec.brand, platform, rec.complaint, rec.created_ms, status,
             bool(bits & _OVERDUE), bool(bits & _LATE),
             (a - rec.created_ms) if answered and a is not None else None,
             decided if status != "open" else None, state.key,
-        ))
+        )))
     return out
 
 
