@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
+from operator import attrgetter
 from typing import Any
 
 from agents.config import Settings
@@ -61,6 +62,7 @@ class ReplayStats:
 
 
 SOURCES = ("raw", "enriched")
+_CREATED_AT_MS = attrgetter("created_at_ms")
 BATCH_RECORDS = 50_000
 
 
@@ -237,42 +239,61 @@ class _Shard:
         self.max_event_ms: int | None = None
         self.judged: dict[str, ThreadState] = {}
 
-    def add(self, post: Post) -> None:
-        if self.max_event_ms is None or post.created_at_ms > self.max_event_ms:
-            self.max_event_ms = post.created_at_ms
-        self.builder.add(post)
-
     def on_batch(self, values: list[bytes]) -> None:
-        job, stats = self.job, self.stats
-        stats.read += len(values)
+        self.stats.read += len(values)
+        if self.job.source == "enriched":
+            posts = self._enriched_posts(values)
+        else:
+            posts = self._raw_posts(values)
+        if posts:
+            latest = max(map(_CREATED_AT_MS, posts))
+            if self.max_event_ms is None or latest > self.max_event_ms:
+                self.max_event_ms = latest
+            self.builder.add(posts)
+
+    def _enriched_posts(self, values: list[bytes]) -> list[Post]:
+        """The posts of the range; counted in the stats (locals: this runs per record)."""
+        job = self.job
         from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
-        if job.source == "enriched":
-            for value in values:
-                try:
-                    post = post_from_enriched(value, config)
-                except DecodeError:
-                    stats.invalid += 1  # not a record the workers wrote
-                    continue
-                if from_ms <= post.created_at_ms < to_ms:
-                    stats.in_range += 1
-                    self.add(post)
-            return
+        posts = []
+        invalid = 0
+        for value in values:
+            try:
+                post = post_from_enriched(value, config)
+            except DecodeError:
+                invalid += 1  # not a record the workers wrote
+                continue
+            if from_ms <= post.created_at_ms < to_ms:
+                posts.append(post)
+        self.stats.invalid += invalid
+        self.stats.in_range += len(posts)
+        return posts
+
+    def _raw_posts(self, values: list[bytes]) -> list[Post]:
+        job = self.job
+        from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
         classify, max_bytes = job.classifier.classify, job.settings.max_record_bytes
+        posts = []
+        invalid = in_range = unroutable = 0
         for value in values:
             try:
                 mention = decode_mention(value, max_bytes=max_bytes)
             except DecodeError:
-                stats.invalid += 1  # the live worker dead-lettered it; not part of the audit
+                invalid += 1  # the live worker dead-lettered it; not part of the audit
                 continue
             if not from_ms <= mention.created_at_ms < to_ms:
                 continue
-            stats.in_range += 1
+            in_range += 1
             try:
                 _enriched, post, _key = enrich(mention, classify, job.classifier_name, config)
             except UnroutableMention:
-                stats.unroutable += 1
+                unroutable += 1
                 continue
-            self.add(post)
+            posts.append(post)
+        self.stats.invalid += invalid
+        self.stats.in_range += in_range
+        self.stats.unroutable += unroutable
+        return posts
 
     def read(self, partitions: list[int], on_total: Callable[[int], None],
              on_progress: Callable[[int], None]) -> None:

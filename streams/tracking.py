@@ -559,17 +559,19 @@ class StatesBuilder:
     def __init__(self) -> None:
         self._by_key: dict[str, dict[str, PostRec]] = {}
 
-    def add(self, post: Post) -> None:
-        key = routing_key(post)
-        if key is None:
-            return  # it answers nothing
-        rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand,
-                                    post.complaint, post.in_reply_to, post.conversation_id))
-        recs = self._by_key.get(key)
-        if recs is None:
-            self._by_key[key] = {post.id: rec}
-        else:
-            _keep(recs, post.id, rec)
+    def add(self, posts: Iterable[Post]) -> None:
+        by_key = self._by_key
+        for post in posts:
+            key = routing_key(post)
+            if key is None:
+                continue  # it answers nothing
+            rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand,
+                                        post.complaint, post.in_reply_to, post.conversation_id))
+            recs = by_key.get(key)
+            if recs is None:
+                by_key[key] = {post.id: rec}
+            else:
+                _keep(recs, post.id, rec)
 
     def keys(self) -> set[str]:
         return set(self._by_key)
@@ -602,8 +604,7 @@ def _keep(recs: dict[str, PostRec], post_id: str, rec: PostRec) -> None:
 def states_from_posts(posts: Iterable[Post]) -> dict[str, ThreadState]:
     """StatesBuilder over these posts."""
     builder = StatesBuilder()
-    for post in posts:
-        builder.add(post)
+    builder.add(posts)
     return builder.states()
 
 

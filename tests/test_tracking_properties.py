@@ -258,7 +258,7 @@ def test_builders_of_parts_combine_into_the_builder_of_the_whole(
     parts = data.draw(st.integers(1, 4))
     builders = [StatesBuilder() for _ in range(parts)]
     for post in posts:
-        builders[data.draw(st.integers(0, parts - 1))].add(post)
+        builders[data.draw(st.integers(0, parts - 1))].add([post])
     plan = _handovers([b.keys() for b in builders])
     for giver, give in enumerate(plan):
         for owner, keys in give.items():
