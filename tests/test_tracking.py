@@ -395,3 +395,48 @@ def test_transition_to_dict() -> None:
         "mention_created_at_ms": T0, "at_ms": T0 + 5 * MIN, "first_response_ms": 5 * MIN,
         "unanswered_age_ms": None,
     }
+
+
+def test_hot_paths_build_every_field_in_its_place() -> None:
+    """Post, PostRec, the items and ItemStatus are built with tuple.__new__ (fields by
+    position, nothing checks the count): each must equal the tuple built by keyword."""
+    from agents.replay import post_from_enriched
+    from schemas.codec import encode_enriched
+    from schemas.models import EnrichedMention, Enrichment
+    from streams.tracking import PostRec, StatesBuilder, _items
+
+    m = Mention(id="9", platform="twitter", brand="db",
+                author=Author(id="c1", handle="anna", is_brand=False), text="late again",
+                created_at="2025-11-01T12:26:40Z", created_at_ms=T0, in_reply_to="8",
+                in_reply_to_author_id="c0", conversation_id="7")
+    expected = Post(id="9", platform="twitter", brand="db", author_id="c1",
+                    author_handle="anna", is_brand=False, created_at_ms=T0, in_reply_to="8",
+                    in_reply_to_author_id="c0", conversation_id="7", complaint=True)
+    live = post_from_mention(m, True, CONFIG)
+    enriched = encode_enriched(EnrichedMention(
+        m, Enrichment("de", "negative", -0.5, True, 0.9, "lexicon")))
+    for post in (live, post_from_enriched(enriched, CONFIG)):
+        assert post == expected and len(post) == len(Post._fields)
+
+    rec = PostRec(brand="db", created_ms=T0, is_brand=False, complaint=True, in_reply_to="8",
+                  conversation_id="7")
+    state, _ = apply_post(None, live, CONFIG, T0)
+    builder = StatesBuilder()
+    builder.add([live])
+    for stored in (state.posts["9"], builder.states()["twitter:c1"].posts["9"]):
+        assert stored == rec and len(stored) == len(PostRec._fields)
+
+    (item,) = _items(state, CONFIG)
+    assert (item.id, item.rec, item.answer_ms) == ("9", rec, None)
+    assert item.sla_deadline_ms == T0 + CONFIG.default_sla_ms
+    assert item.overdue_from_ms == T0 + CONFIG.default_sla_ms + 1
+    assert item.ignore_deadline_ms == T0 + CONFIG.default_ignore_after_ms
+    assert item.ignored_from_ms == T0 + CONFIG.default_ignore_after_ms + 1
+    assert len(item) == len(type(item)._fields)
+
+    (status,) = item_statuses(state, CONFIG, item.overdue_from_ms)
+    assert status == ItemStatus(
+        mention_id="9", brand="db", platform="twitter", complaint=True, created_at_ms=T0,
+        status="open", overdue=True, answered_late=False,
+        first_response_ms=None, decided_at_ms=None, author_key="twitter:c1")
+    assert len(status) == len(ItemStatus._fields)
