@@ -136,6 +136,12 @@ class PostRec(NamedTuple):
 _CREATED_MS = attrgetter("created_ms")
 
 
+def _record_of(post: Post) -> PostRec:
+    """What a state keeps of a post (the live path and the replay's builder alike)."""
+    return build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand, post.complaint,
+                                 post.in_reply_to, post.conversation_id))
+
+
 @dataclass(slots=True)
 class ThreadState:
     """Tracking state of one routing key. Treat as immutable: the functions return new states.
@@ -510,8 +516,7 @@ def _ingest(state: ThreadState, post: Post) -> ThreadState:
     if latest is None or post.created_at_ms > latest:
         latest = post.created_at_ms
     stored = routing_key(post) is not None and post.id not in state.compacted
-    rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand, post.complaint,
-                                post.in_reply_to, post.conversation_id))
+    rec = _record_of(post)
     old = state.posts.get(post.id)
     if stored and old is not None and old != rec:
         # The same id with other content (e.g. re-enriched): keep one deterministically, so
@@ -565,8 +570,7 @@ class StatesBuilder:
             key = routing_key(post)
             if key is None:
                 continue  # it answers nothing
-            rec = build_tuple(PostRec, (post.brand, post.created_at_ms, post.is_brand,
-                                        post.complaint, post.in_reply_to, post.conversation_id))
+            rec = _record_of(post)
             recs = by_key.get(key)
             if recs is None:
                 by_key[key] = {post.id: rec}
