@@ -52,10 +52,10 @@ class Pipeline:
         s = self.settings
         shorten_fetch_wait(s.fetch_max_wait_ms)
         self.app = faust.App(
-            s.app_id,
+            s.installation_id,
             broker=[f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",")],
             store=s.store,
-            datadir=str((s.home / f"worker-{s.web_port}").resolve()),
+            datadir=str(s.state_dir.resolve()),
             autodiscover=False,
             topic_partitions=s.partitions,
             topic_replication_factor=1,

@@ -68,6 +68,28 @@ class Settings:
     fetch_max_wait_ms: int = 100
     idle_grace_s: float = 60.0
     log_level: str = "info"
+    topic_prefix: str = ""
+    # A mention dated more than this ahead of the time it was produced (its Kafka record
+    # timestamp) is dead-lettered as future_dated: it must not move a partition's clock.
+    max_future_s: float = 300.0
+    # A stop signal that hasn't stopped the worker after this long (broker down, a hung flush)
+    # ends the process; the next start then restores its state from the changelog.
+    stop_timeout_s: float = 25.0
+
+    @property
+    def installation_id(self) -> str:
+        """One installation, one state: faust's app id (so the consumer group, the changelog
+        and leader topics) and the state directory all follow it. The topic prefix is part of
+        it unless the app id already starts with it."""
+        if self.app_id.startswith(self.topic_prefix):
+            return self.app_id
+        return self.topic_prefix + self.app_id
+
+    @property
+    def state_dir(self) -> Path:
+        """This worker's local table state (RocksDB), per installation and web port (two
+        workers on one host have two ports)."""
+        return self.home / "state" / self.installation_id / f"worker-{self.web_port}"
 
     @property
     def kafka_dir(self) -> Path:
@@ -113,6 +135,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         fetch_max_wait_ms=_int(env, "MENTIONWATCH_FETCH_MAX_WAIT_MS", 100, minimum=1),
         idle_grace_s=_float(env, "MENTIONWATCH_IDLE_GRACE_SECONDS", 60.0),
         log_level=env.get("MENTIONWATCH_LOG_LEVEL", "info"),
+        topic_prefix=prefix,
+        max_future_s=_float(env, "MENTIONWATCH_MAX_FUTURE_SECONDS", 300.0),
+        stop_timeout_s=_float(env, "MENTIONWATCH_STOP_TIMEOUT_SECONDS", 25.0, minimum=1.0),
     )
     if settings.store not in ("rocksdb://", "memory://"):
         raise ConfigError(

@@ -16,7 +16,7 @@ FIRST_RESPONSE_BUCKETS = (
 )
 DEAD_LETTER_REASONS = (
     "not_json", "schema_violation", "unknown_schema_version", "too_large", "unroutable",
-    "processing_error",
+    "processing_error", "future_dated",
 )
 
 

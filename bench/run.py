@@ -431,7 +431,7 @@ class Bench:
         ms = running.metrics()[0]
         home = running.home
         assert home is not None
-        worker_dir = home / f"worker-{running.web_ports[0]}"
+        worker_dir = next(home.glob(f"state/*/worker-{running.web_ports[0]}"))
         changelog = f"{running.group}-threads-changelog"
         kafka_data = self.broker_home / "kafka" / "data"
 

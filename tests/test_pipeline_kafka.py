@@ -137,7 +137,8 @@ def test_http_endpoint_accepts_and_rejects(stack: Stack) -> None:
     # A state directory that doesn't exist yet (a fresh volume path) is created.
     home = stack.home / "fresh" / "volume"
     worker = stack.start_worker(MENTIONWATCH_HOME=str(home))
-    assert (home / f"worker-{worker.web_port}").is_dir()
+    assert stack.settings(MENTIONWATCH_HOME=str(home),
+                          MENTIONWATCH_WEB_PORT=str(worker.web_port)).state_dir.is_dir()
     good = _valid_mentions(5)
     status, body = _post(f"{worker.url}/mentions", orjson.dumps(good[0]))
     assert (status, body) == (202, {"accepted": 1, "rejected": 0})
