@@ -107,6 +107,18 @@ class Pipeline:
         already where this is called."""
         await self.app.producer.send(topic, key, value, partition, None, None)
 
+    # -- readiness ------------------------------------------------------------------------------
+    def not_ready_reasons(self) -> list[str]:
+        """Why this worker can't do its work now (empty: ready). For /readyz."""
+        reasons: list[str] = []
+        app = self.app
+        if app.rebalancing or getattr(app, "in_recovery", False):
+            reasons.append("partitions are being assigned or their state restored")
+        elif not self.tracker.assigned:
+            reasons.append("no partition of the work topics is assigned to this worker")
+        reasons.extend(self.tracker.health_problems())
+        return reasons
+
     # -- dead letters -------------------------------------------------------------------------
     async def processing_error(self, exc: Exception, message: Any) -> None:
         """A bug must not stop the stream or lose the record: log it, dead-letter the record."""

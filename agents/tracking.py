@@ -136,6 +136,7 @@ class Tracker:
         self.assigned: frozenset[int] = frozenset()
         self.needs_rebuild = True
         self.snapshot = EMPTY
+        self.problems: list[str] = []
         self.retention_ms = int(s.retention_s * 1000)
         self.metrics.registry.register(StateCollector(self))
         for key, policy in self.config.brands.items():
@@ -158,6 +159,10 @@ class Tracker:
                 lateness_ms=int(self.settings.allowed_lateness_s * 1000),
                 idle_grace_ms=int(self.settings.idle_grace_s * 1000)))
         return index
+
+    def health_problems(self) -> list[str]:
+        """What keeps the tracker from working (broker unreachable, disk full); for /readyz."""
+        return list(self.problems)
 
     # -- called by the agent (agents/app.py) --------------------------------------------------
     async def track_enriched(self, message: Any) -> None:
