@@ -160,6 +160,33 @@ def test_dead_letter_keeps_original_bytes_and_matches_schema() -> None:
                                 "timestamp_ms": 1_700_000_000_000}
 
 
+def test_future_dated_dead_letter_matches_schema() -> None:
+    from streams.event_time import future_dated_detail
+
+    produced = 1_700_000_000_000
+    created = parse_rfc3339_ms("2099-01-01T00:00:00Z")
+    record = orjson.loads(encode_dead_letter(
+        DecodeError("future_dated", future_dated_detail(created, produced, 300_000),
+                    field="$.created_at"),
+        topic="mentions.raw", partition=0, offset=5, timestamp_ms=produced,
+        value=orjson.dumps(VALID), key=None, failed_at="2026-11-23T08:00:00.000Z"))
+    _validator("dead_letter.v1.json").validate(record)
+    assert record["reason"] == "future_dated"
+    assert "2099-01-01T00:00:00.000Z" in record["detail"]
+    assert "2023-11-14T22:13:20.000Z" in record["detail"]  # the produced time
+
+
+def test_dead_letter_reasons_are_the_metrics_reasons() -> None:
+    from agents.metrics import DEAD_LETTER_REASONS
+
+    schema = _schema("dead_letter.v1.json")
+    assert sorted(schema["properties"]["reason"]["enum"]) == sorted(DEAD_LETTER_REASONS)
+    with pytest.raises(jsonschema.ValidationError):
+        _validator("dead_letter.v1.json").validate(orjson.loads(encode_dead_letter(
+            DecodeError("made_up", "x"), topic="t", partition=0, offset=0, timestamp_ms=None,
+            value=b"", key=None, failed_at="2026-11-23T08:00:00.000Z")))
+
+
 def test_rfc3339_parsing() -> None:
     assert parse_rfc3339_ms("1970-01-01T00:00:01Z") == 1000
     assert parse_rfc3339_ms("1970-01-01T01:00:00+01:00") == 0
