@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,21 +18,41 @@ from schemas.codec import DecodeError, encode_mention, mention_from_dict
 from schemas.models import Mention
 from streams.brands import BrandConfig
 from streams.enrich import producer_key
+from streams.event_time import future_dated_detail, future_excess_ms
 
 SHOW_REJECTS = 20
+# A send that can't get the topic's metadata in this long means the broker is unreachable (or
+# the topic missing): the ingest stops there instead of waiting this long for every line.
+MAX_BLOCK_MS = 30_000
+# Longer than the producer's delivery timeout (120 s): by then every record is settled.
+FLUSH_TIMEOUT_S = 150.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
 class IngestResult:
+    """sent: mentions the broker acknowledged. rejected: (line or row number, reason) of every
+    line not written, bad input and delivery failures alike (exit status 1 when not empty)."""
+
     sent: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     duplicates: int = 0
+    future_dated: int = 0
+    not_delivered: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        why = [f"{self.future_dated} future-dated"] if self.future_dated else []
+        if self.not_delivered:
+            why.append(f"{self.not_delivered} not written: the broker refused them or was "
+                       "unreachable")
         lines = [
             f"sent {self.sent} mentions, rejected {len(self.rejected)}"
+            + (f" ({'; '.join(why)})" if why else "")
             + (f", skipped {self.duplicates} duplicate ids" if self.duplicates else "")
             + f", in {self.seconds:.2f}s"
             + (f" ({self.sent / self.seconds:,.0f}/s)" if self.seconds > 0 and self.sent else "")
@@ -45,26 +66,36 @@ class IngestResult:
         return "\n".join(lines)
 
 
+def future_dated_reason(m: Mention, produced_ms: int, max_future_ms: int) -> str | None:
+    """Why the worker would dead-letter this mention if it were produced now (None: it
+    wouldn't): the same rule, checked before sending (streams.event_time)."""
+    if future_excess_ms(m.created_at_ms, produced_ms, max_future_ms) is None:
+        return None
+    return "future_dated: " + future_dated_detail(m.created_at_ms, produced_ms, max_future_ms,
+                                                  produced_as="the time of sending")
+
+
 def read_jsonl(path: Path, rejects: IO[bytes] | None
-               ) -> Iterator[tuple[int, int, Mention | None, str | None]]:
-    """(line number, bytes read, mention or None, reason or None) per non-blank line."""
+               ) -> Iterator[tuple[int, bytes, Mention | None, str | None]]:
+    """(line number, the line's bytes, mention or None, reason or None) per line; a blank line
+    has neither mention nor reason."""
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             line = raw.strip()
             if not line:
-                yield line_no, len(raw), None, None
+                yield line_no, raw, None, None
                 continue
             try:
                 obj: Any = orjson.loads(line)
-                yield line_no, len(raw), mention_from_dict(obj), None
+                yield line_no, raw, mention_from_dict(obj), None
             except orjson.JSONDecodeError as exc:
                 if rejects:
                     rejects.write(raw)
-                yield line_no, len(raw), None, f"not valid JSON: {exc}"
+                yield line_no, raw, None, f"not valid JSON: {exc}"
             except DecodeError as error:
                 if rejects:
                     rejects.write(raw)
-                yield line_no, len(raw), None, f"{error.reason}: {error}"
+                yield line_no, raw, None, f"{error.reason}: {error}"
 
 
 def make_producer(settings: Settings) -> Any:
@@ -76,39 +107,122 @@ def make_producer(settings: Settings) -> Any:
         linger_ms=10,
         batch_size=512 * 1024,
         max_request_size=2 * 1024 * 1024,
+        max_block_ms=MAX_BLOCK_MS,
         client_id="mentionwatch-ingest",
     )
 
 
-def produce_mentions(producer: Any, settings: Settings, config: BrandConfig,
-                     mentions: Iterator[Mention]) -> int:
-    sent = 0
-    for m in mentions:
-        # Keyed by the customer, so the worker tracks it where it arrives (streams.enrich);
-        # the record timestamp is the event time, so replay can seek a time range.
-        producer.send(settings.topic_raw, key=producer_key(m, config).encode(),
-                      value=encode_mention(m), timestamp_ms=m.created_at_ms)
-        sent += 1
-    return sent
+class _Delivery:
+    """Sends mentions and collects what was not written. The producer's callbacks run in its
+    I/O thread, the only writer of `acked` and `failed` (a list append is atomic in CPython);
+    kafka-python runs them before flush() returns, so both are complete when read after it."""
+
+    def __init__(self, producer: Any, settings: Settings, config: BrandConfig,
+                 clock: Callable[[], int]) -> None:
+        self.producer = producer
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.max_future_ms = int(settings.max_future_s * 1000)
+        self.handed = 0  # records the producer accepted into its buffer
+        self.acked = 0  # ... and the broker acknowledged (written by the I/O thread only)
+        self.failed: list[tuple[int, bytes | None, str]] = []  # handed, then refused
+        self.unsent: list[tuple[int, bytes | None, str]] = []  # send() raised
+        self.stopped: str | None = None
+
+    def send(self, line_no: int, m: Mention, raw: bytes | None, label: str = "") -> str | None:
+        """Hand one mention to the producer, stamped with the time of sending (the worker and
+        replay check its created_at against that time). Returns the reason when the mention
+        is future-dated (not sent). A send that raises (no metadata within MAX_BLOCK_MS: the
+        broker is unreachable) sets `stopped`: the caller sends nothing more."""
+        produced_ms = self.clock()
+        reason = future_dated_reason(m, produced_ms, self.max_future_ms)
+        if reason is not None:
+            return reason
+        failed = self.failed
+
+        def on_ack(_metadata: Any) -> None:
+            self.acked += 1
+
+        def on_error(exc: BaseException) -> None:
+            failed.append((line_no, raw, f"{label}not written: {type(exc).__name__}: {exc}"))
+
+        try:
+            future = self.producer.send(
+                self.settings.topic_raw, key=producer_key(m, self.config).encode(),
+                value=encode_mention(m), timestamp_ms=produced_ms)
+        except Exception as exc:  # KafkaTimeoutError (no metadata), a full buffer, ...
+            self.unsent.append((line_no, raw,
+                                f"{label}not written: {type(exc).__name__}: {exc}"))
+            self.stopped = (f"stopped at {label or f'line {line_no}: '}{type(exc).__name__} "
+                            f"from broker {self.settings.bootstrap_servers}; nothing after it "
+                            "was sent")
+            return None
+        self.handed += 1
+        future.add_callback(on_ack)
+        future.add_errback(on_error)
+        return None
+
+    def finish(self, result: IngestResult, rejects: IO[bytes] | None) -> None:
+        """Wait for every acknowledgement or failure, then count: `sent` is acknowledged."""
+        # kafka-python's flush can raise before every record is settled (after it split a
+        # batch the broker refused as too large, "Future not done"): wait for the callbacks.
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        error: str | None = None
+        while True:
+            try:
+                self.producer.flush(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                error = f"flush failed: {type(exc).__name__}: {exc}"
+            else:
+                error = None
+            if self.acked + len(self.failed) >= self.handed:
+                break
+            if time.monotonic() > deadline:
+                self.stopped = self.stopped or error or "flush timed out"
+                break
+            time.sleep(0.1)
+        result.sent += self.acked
+        failures = sorted(self.failed + self.unsent, key=lambda f: f[0])
+        unconfirmed = self.handed - self.acked - len(self.failed)
+        if unconfirmed > 0:
+            failures.append((0, None, f"{unconfirmed} mentions handed to the producer were "
+                             "neither acknowledged nor refused by the broker"))
+        result.not_delivered += len(failures)
+        for line_no, raw, reason in failures:
+            result.rejected.append((line_no, reason))
+            if rejects is not None and raw is not None:
+                rejects.write(raw)
+        result.rejected.sort(key=lambda r: r[0])
+        if self.stopped:
+            result.notes.append(self.stopped)
+
+
+def _close(producer: Any) -> None:
+    # finish() counted every record already; a close that raises has nothing to add.
+    with contextlib.suppress(Exception):
+        producer.close(timeout=5)
 
 
 def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = None,
-                 progress: bool = True) -> IngestResult:
+                 progress: bool = True, producer: Any = None,
+                 clock: Callable[[], int] = wall_ms) -> IngestResult:
+    """producer, clock: for tests (default: a Kafka producer, the wall clock)."""
     from tqdm import tqdm
 
     result = IngestResult()
     started = time.monotonic()
     size = path.stat().st_size
     rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115 (closed below)
-    producer = make_producer(settings)
-    config = load_brand_config(settings)
+    producer = producer if producer is not None else make_producer(settings)
+    delivery = _Delivery(producer, settings, load_brand_config(settings), clock)
     seen: set[str] = set()
     try:
         bar = tqdm(total=size, unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
                    disable=not progress or size < 5_000_000)
         with bar:
-            for line_no, nbytes, mention, reason in read_jsonl(path, rejects):
-                bar.update(nbytes)
+            for line_no, raw, mention, reason in read_jsonl(path, rejects):
+                bar.update(len(raw))
                 if mention is None:
                     if reason is not None:
                         result.rejected.append((line_no, reason))
@@ -117,18 +231,27 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
                 if key in seen:  # the same platform id twice is one mention (SEMANTICS)
                     result.duplicates += 1
                     continue
+                reason = delivery.send(line_no, mention, raw)
+                if reason is not None:
+                    result.future_dated += 1
+                    result.rejected.append((line_no, reason))
+                    if rejects:
+                        rejects.write(raw)
+                    continue
+                if delivery.stopped:
+                    break
                 seen.add(key)
-                result.sent += produce_mentions(producer, settings, config, iter([mention]))
-        producer.flush()
+        delivery.finish(result, rejects)
     finally:
-        producer.close()
+        _close(producer)
         if rejects:
             rejects.close()
     result.seconds = time.monotonic() - started
     return result
 
 
-def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True) -> IngestResult:
+def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True, producer: Any = None,
+                clock: Callable[[], int] = wall_ms) -> IngestResult:
     """The Customer Support on Twitter CSV layout → mention.v1 records (streams.twcs decides
     the brand of each tweet; unattributed tweets are counted and reported, not ingested)."""
     import csv
@@ -147,19 +270,25 @@ def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True) -> Ing
             mentions.append(mention_from_dict(obj))
         except DecodeError as error:
             result.rejected.append((0, f"tweet {obj.get('id')}: {error.reason}: {error}"))
-    producer = make_producer(settings)
-    config = load_brand_config(settings)
+    producer = producer if producer is not None else make_producer(settings)
+    delivery = _Delivery(producer, settings, load_brand_config(settings), clock)
     try:
         from tqdm import tqdm
 
         with tqdm(total=len(mentions), unit="mention", desc="ingest", file=sys.stderr,
                   disable=not progress or len(mentions) < 50_000) as bar:
             for m in mentions:
-                result.sent += produce_mentions(producer, settings, config, iter([m]))
+                label = f"tweet {m.id}: "
+                why = delivery.send(0, m, None, label)
+                if why is not None:
+                    result.future_dated += 1
+                    result.rejected.append((0, label + why))
+                if delivery.stopped:
+                    break
                 bar.update(1)
-        producer.flush()
+        delivery.finish(result, None)
     finally:
-        producer.close()
+        _close(producer)
     result.notes.append(
         f"twcs: {len(converted.brand_accounts)} brand accounts, "
         f"{len(converted.unattributed)} customer tweets unattributed (no brand found; not "
