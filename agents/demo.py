@@ -133,8 +133,9 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
             now_ms = int(time.time() * 1000)
             while pending is not None and _event_ms(pending) <= now_ms:
                 key = producer_key(mention_from_dict(pending), config).encode()
-                producer.send(settings.topic_raw, key=key,
-                              value=orjson.dumps(pending), timestamp_ms=_event_ms(pending))
+                # Stamped when sent: the worker checks created_at against it (event_time).
+                producer.send(settings.topic_raw, key=key, value=orjson.dumps(pending),
+                              timestamp_ms=int(time.time() * 1000))
                 counts["sent"] += 1
                 pending = next(stream, None)
             for records in consumer.poll(timeout_ms=100).values():
