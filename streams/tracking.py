@@ -23,6 +23,8 @@ from streams.business_time import business_deadlines_ms, business_elapsed_ms
 
 __all__ = [
     "ItemStatus",
+    "OutboxEntry",
+    "OutboxRow",
     "Post",
     "ThreadState",
     "Transition",
@@ -30,8 +32,11 @@ __all__ = [
     "apply_post",
     "compact",
     "from_json",
+    "from_json_with_outbox",
     "item_statuses",
     "next_due_ms",
+    "outbox_entries",
+    "outbox_row",
     "post_from_mention",
     "routing_key",
     "state_key",
@@ -215,11 +220,30 @@ class Transition:
     unanswered_age_ms: int | None = None
     retracts: tuple[str, ...] = ()
 
+    @property
+    def event_id(self) -> str:
+        """Deterministic: the same transition derived again (after a crash, on another worker)
+        has the same id, so consumers of complaints.events drop repeats by it. An item takes
+        each kind at most once (answers only ever get earlier as posts arrive, so a retracted
+        kind never comes back); a correction is named by what it retracts."""
+        base = f"{self.platform}:{self.mention_id}:{self.kind}"
+        return f"{base}:{'+'.join(self.retracts)}" if self.retracts else base
+
+
+class OutboxEntry(NamedTuple):
+    """A transition announced by a stored state but not yet known to be durably on
+    complaints.events: kept in the stored state until a producer flush confirms its sequence
+    number, and sent again after a crash (see streams.partition)."""
+
+    seq: int
+    transition: Transition
+
 
 def transition_to_dict(t: Transition) -> dict[str, Any]:
     """The complaints.events record (JSON object)."""
     out: dict[str, Any] = {
         "schema_version": 1,
+        "event_id": t.event_id,
         "kind": t.kind,
         "mention_id": t.mention_id,
         "brand": t.brand,
@@ -238,9 +262,41 @@ def transition_to_dict(t: Transition) -> dict[str, Any]:
 
 # -- serialisation -------------------------------------------------------------------------------
 
-def to_json(state: ThreadState) -> bytes:
+# An outbox row as stored: [seq, kind, mention_id, brand, complaint, created, at, first, age,
+# retracts]. Kept as the plain list JSON gives, so a thread's outbox costs nothing to carry
+# through a write; outbox_entries() makes transitions of it when they must be sent again.
+OutboxRow = list[Any]
+
+
+def outbox_row(seq: int, t: Transition) -> OutboxRow:
+    return [seq, t.kind, t.mention_id, t.brand, t.complaint, t.mention_created_at_ms, t.at_ms,
+            t.first_response_ms, t.unanswered_age_ms, list(t.retracts)]
+
+
+def outbox_entries(rows: Iterable[OutboxRow], key: str) -> list[OutboxEntry]:
+    """The transitions of a state's outbox rows (the state's key is their author key).
+    Raises ValueError for a row that isn't one."""
+    platform = key.split(":", 1)[0]
+    out = []
+    for row in rows:
+        try:
+            seq, kind, mid, brand, complaint, created, at, first, age, retracts = row
+        except (TypeError, ValueError):
+            raise ValueError("malformed tracking state: outbox row of the wrong shape") from None
+        if kind not in _KINDS or type(mid) is not str or type(brand) is not str:
+            raise ValueError("malformed tracking state: outbox row is not a transition")
+        out.append(OutboxEntry(_int(seq), Transition(
+            kind=kind, mention_id=mid, brand=brand, platform=platform, author_key=key,
+            complaint=bool(complaint), mention_created_at_ms=_int(created), at_ms=_int(at),
+            first_response_ms=_opt_int(first), unanswered_age_ms=_opt_int(age),
+            retracts=tuple(map(str, retracts)))))
+    return out
+
+
+def to_json(state: ThreadState, outbox: list[OutboxRow] | None = None) -> bytes:
     """Compact JSON for the table: {"v","k","c","l","p":{id:[brand,t,flags,irt,conv]},
-    "a":{id:[bits,decided_at]},"x":{id:compacted_at}} (empty maps omitted)."""
+    "a":{id:[bits,decided_at]},"x":{id:compacted_at},"o":[outbox rows]} (empty maps
+    omitted)."""
     obj: dict[str, Any] = {"v": STATE_VERSION, "k": state.key, "c": state.clock_ms,
                            "l": state.latest_event_ms}
     if state.posts:
@@ -254,6 +310,8 @@ def to_json(state: ThreadState) -> bytes:
         obj["a"] = {pid: [bits, at] for pid, (bits, at) in state.announced.items()}
     if state.compacted:
         obj["x"] = state.compacted
+    if outbox:
+        obj["o"] = outbox
     return orjson.dumps(obj)
 
 
@@ -273,8 +331,19 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else _int(value)
 
 
+_KINDS = frozenset(("opened", "answered", "overdue", "ignored", "answered_late", "corrected"))
+
+
 def from_json(data: bytes) -> ThreadState:
-    """Inverse of to_json. Raises ValueError on anything that isn't a v1 state."""
+    """Inverse of to_json (the state alone). Raises ValueError on anything that isn't a v1
+    state."""
+    return from_json_with_outbox(data)[0]
+
+
+def from_json_with_outbox(data: bytes) -> tuple[ThreadState, list[OutboxRow]]:
+    """Inverse of to_json: the state and its outbox rows (each checked to start with its
+    sequence number; outbox_entries checks the rest). Raises ValueError on anything that isn't
+    a v1 state."""
     try:
         obj = orjson.loads(data)
         if type(obj) is not dict or obj.get("v") != STATE_VERSION:
@@ -292,9 +361,14 @@ def from_json(data: bytes) -> ThreadState:
         announced = {pid: (_int(bits), _opt_int(at)) for pid, (bits, at)
                      in obj.get("a", {}).items()}
         compacted = {pid: _int(at) for pid, at in obj.get("x", {}).items()}
-        return ThreadState(key=key, clock_ms=_opt_int(obj.get("c")),
-                           latest_event_ms=_opt_int(obj.get("l")), posts=posts,
-                           announced=announced, compacted=compacted)
+        state = ThreadState(key=key, clock_ms=_opt_int(obj.get("c")),
+                            latest_event_ms=_opt_int(obj.get("l")), posts=posts,
+                            announced=announced, compacted=compacted)
+        outbox = obj.get("o", [])
+        if type(outbox) is not list or not all(
+                type(row) is list and row and type(row[0]) is int for row in outbox):
+            raise ValueError("outbox must be a list of rows that start with a sequence")
+        return state, outbox
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed tracking state: {exc}") from None
     except ValueError as exc:

@@ -390,7 +390,8 @@ def test_compaction_forgets_finished_conversations_but_stays_idempotent() -> Non
 def test_transition_to_dict() -> None:
     _, ts = feed([inbound("1", T0), reply("2", T0 + 5 * MIN, "1")], T0 + 10 * MIN)
     assert transition_to_dict(ts[1]) == {
-        "schema_version": 1, "kind": "answered", "mention_id": "1", "brand": "acme",
+        "schema_version": 1, "event_id": "twitter:1:answered", "kind": "answered",
+        "mention_id": "1", "brand": "acme",
         "platform": "twitter", "author_key": "twitter:c1", "complaint": True,
         "mention_created_at_ms": T0, "at_ms": T0 + 5 * MIN, "first_response_ms": 5 * MIN,
         "unanswered_age_ms": None,
