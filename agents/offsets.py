@@ -21,7 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
+
+from agents import faust_compat
 
 log = logging.getLogger("mentionwatch.offsets")
 
@@ -83,18 +85,20 @@ async def stop_consumer(consumer: Any) -> None:
 
 class GapGuard:
     def __init__(self, app: Any, agent: str, bootstrap_servers: str,
-                 on_gap: Callable[[int], None] | None = None) -> None:
+                 on_gap: Callable[[int], None] | None = None,
+                 on_short: Callable[[int], None] | None = None) -> None:
         self.app = app
         self.agent = agent
         self.bootstrap_servers = bootstrap_servers
         self.on_gap = on_gap
+        self.on_short = on_short  # called with the number of skipped records not read
         self.generation: int | None = None
         self.expected: dict[Any, int] = {}
 
     async def skipped(self, message: Any) -> list[Record]:
         """The records of message's partition that faust skipped before handing us message
         (usually none). The caller processes them, in order, before message."""
-        generation = self.app.consumer_generation_id
+        generation = faust_compat.generation_id(self.app)
         if generation != self.generation:  # a rebalance: start from the committed offsets
             self.generation = generation
             self.expected.clear()
@@ -102,7 +106,7 @@ class GapGuard:
         offset: int = message.offset
         expected = self.expected.get(tp)
         if expected is None:
-            committed = cast(Any, self.app.consumer)._committed_offset.get(tp)
+            committed = faust_compat.committed_offset(self.app, tp)
             expected = committed if committed is not None else offset
         if offset >= expected:
             self.expected[tp] = offset + 1
@@ -119,6 +123,8 @@ class GapGuard:
             # starts at the gap again and the records are processed then.
             log.error("%s: %s could read only %d of the skipped records [%d, %d) in time",
                       self.agent, tp, len(records), expected, offset)
+            if self.on_short is not None:
+                self.on_short(offset - expected - len(records))
             return records
         await self._mark_done(tp, expected, offset - 1)
         log.warning("%s: %s read %d skipped records [%d, %d)", self.agent, tp, len(records),
@@ -128,9 +134,8 @@ class GapGuard:
     async def _mark_done(self, tp: Any, first: int, last: int) -> None:
         # faust-streaming 0.15.3 (pinned): a "gap" is a range the consumer counts as acknowledged
         # when it computes the offset to commit. Without it the commit stalls at `first`.
-        consumer = cast(Any, self.app.consumer)
         try:
-            await consumer._add_gap(tp, first, last)
+            await faust_compat.mark_offsets_done(self.app, tp, first, last)
         except Exception:  # never stop the stream over bookkeeping
             log.exception("could not mark %s [%d, %d] done", tp, first, last)
         await asyncio.sleep(0)

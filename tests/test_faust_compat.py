@@ -1,4 +1,4 @@
-"""The fetch-wait setting reaches the consumer faust builds (agents/faust_patches.py)."""
+"""The fetch-wait setting reaches the consumer faust builds (agents/faust_compat.py)."""
 
 from __future__ import annotations
 
