@@ -15,7 +15,14 @@ from typing import Any
 import msgspec
 import orjson
 
-from schemas.models import SCHEMA_VERSION, Author, EnrichedMention, Enrichment, Mention
+from schemas.models import (
+    BRAND_KEY_PATTERN,
+    SCHEMA_VERSION,
+    Author,
+    EnrichedMention,
+    Enrichment,
+    Mention,
+)
 
 # A raw record larger than this is dead-lettered as too_large before it is parsed.
 MAX_RECORD_BYTES = 64 * 1024
@@ -23,7 +30,7 @@ MAX_TEXT_CHARS = 20_000
 MAX_ID_CHARS = 256
 
 _PLATFORM_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
-_BRAND_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_BRAND_RE = re.compile(BRAND_KEY_PATTERN)
 _LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]+)*")
 _RFC3339_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"

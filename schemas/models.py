@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every record mentionwatch writes: mention, enriched, dead letter, event
+# A brand key: the brand file's section name and every record's "brand" (one pattern for both).
+BRAND_KEY_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
 
 
 @dataclass(frozen=True, slots=True)

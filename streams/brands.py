@@ -17,6 +17,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from schemas.models import BRAND_KEY_PATTERN
+
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -27,7 +29,7 @@ DEFAULT_SHARE_WINDOW_MS = 7 * DAY_MS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-BRAND_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+BRAND_KEY_RE = re.compile(BRAND_KEY_PATTERN)
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _HHMM_RE = re.compile(r"(\d{2}):(\d{2})")
 _HANDLE_MAX = 256

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.models import SCHEMA_VERSION
+
 
 @dataclass(frozen=True, slots=True)
 class DemoBrand:
@@ -119,7 +121,8 @@ def generate(seed: int, start_ms: int, *, count: int | None = None, rate_per_s: 
         handle = f"{'kunde' if lang == 'de' else 'user'}{customer}"
         mention_id = f"{id_prefix}-{n}"
         yield {
-            "schema_version": 1, "id": mention_id, "platform": "twitter", "brand": brand.key,
+            "schema_version": SCHEMA_VERSION, "id": mention_id, "platform": "twitter",
+            "brand": brand.key,
             "author": {"id": f"u{customer}", "handle": handle, "is_brand": False},
             "text": f"@{brand.account} {text}", "created_at": _iso(now), "lang": lang,
         }
@@ -127,7 +130,7 @@ def generate(seed: int, start_ms: int, *, count: int | None = None, rate_per_s: 
         if templates is _COMPLAINTS and rng.random() < reply_share:
             delay_ms = int(rng.expovariate(1 / 45_000)) + 2_000
             heapq.heappush(pending, (now + delay_ms, n, {
-                "schema_version": 1, "id": f"{mention_id}-r", "platform": "twitter",
+                "schema_version": SCHEMA_VERSION, "id": f"{mention_id}-r", "platform": "twitter",
                 "brand": brand.key,
                 "author": {"id": brand.account, "handle": brand.account, "is_brand": True},
                 "text": f"@{handle} {rng.choice(_REPLIES[lang])}",

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from schemas.models import Mention
+from schemas.models import SCHEMA_VERSION, Mention
 from streams.brands import BrandConfig
 from streams.business_time import business_deadlines_ms, business_elapsed_ms
 
@@ -242,7 +242,7 @@ class OutboxEntry(NamedTuple):
 def transition_to_dict(t: Transition) -> dict[str, Any]:
     """The complaints.events record (JSON object)."""
     out: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "event_id": t.event_id,
         "kind": t.kind,
         "mention_id": t.mention_id,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from schemas.models import SCHEMA_VERSION
 from streams.brands import BRAND_KEY_RE
 
 PLATFORM = "twitter"
@@ -220,7 +221,7 @@ def convert_twcs(rows: Iterable[Mapping[str, str]]) -> TwcsImport:
             brand = row.author_id
         parent_row = rows_by_id.get(row.parent) if row.parent is not None else None
         mention: dict[str, Any] = {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "id": tid,
             "platform": PLATFORM,
             "brand": brand,
