@@ -15,8 +15,8 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from agents import faust_compat
 from agents.config import Settings
-from agents.faust_patches import shorten_fetch_wait
 from agents.metrics import Metrics
 from agents.offsets import GapGuard
 from agents.partitioning import partition_for
@@ -31,8 +31,14 @@ from schemas.codec import (
 from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich, producer_key
+from streams.event_time import future_dated_detail, future_excess_ms
 
 log = logging.getLogger("mentionwatch")
+
+
+def produced_ms(message: Any) -> int | None:
+    """When a record was produced: its Kafka timestamp (faust gives seconds)."""
+    return int(message.timestamp * 1000) if message.timestamp else None
 
 
 def wall_clock_iso() -> str:
@@ -50,7 +56,8 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         s = self.settings
-        shorten_fetch_wait(s.fetch_max_wait_ms)
+        faust_compat.check_versions()
+        faust_compat.shorten_fetch_wait(s.fetch_max_wait_ms)
         self.app = faust.App(
             s.installation_id,
             broker=[f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",")],
@@ -98,21 +105,22 @@ class Pipeline:
         self._register_agent()
         self._register_web()
 
-    async def produce(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
+    async def produce(self, topic: str, key: bytes, value: bytes, partition: int,
+                      timestamp_s: float | None = None) -> None:
         """Hand a record to the producer, for the agent's outputs. Straight to faust's producer
         rather than Topic.send: that path's futures, callbacks and sensors cost more per record
         than the send itself (docs/performance.md). Delivery is still at least once: faust
         flushes the producer before it commits the offsets of the records that caused these.
         The partition is the one the default partitioner gives the key (partition_for), known
-        already where this is called."""
-        await self.app.producer.send(topic, key, value, partition, None, None)
+        already where this is called. timestamp_s: the record timestamp (None: now)."""
+        await self.app.producer.send(topic, key, value, partition, timestamp_s, None)
 
     # -- readiness ------------------------------------------------------------------------------
     def not_ready_reasons(self) -> list[str]:
         """Why this worker can't do its work now (empty: ready). For /readyz."""
         reasons: list[str] = []
         app = self.app
-        if app.rebalancing or getattr(app, "in_recovery", False):
+        if faust_compat.is_recovering(app):
             reasons.append("partitions are being assigned or their state restored")
         elif not self.tracker.assigned:
             reasons.append("no partition of the work topics is assigned to this worker")
@@ -161,12 +169,19 @@ class Pipeline:
         raw_topic, ticks_topic = settings.topic_raw, settings.topic_ticks
         enriched_topic, rerouted_topic = settings.topic_enriched, settings.topic_rerouted
         mentions_counter: dict[tuple[str, str, str], Any] = {}
+        max_future_ms = int(settings.max_future_s * 1000)
 
         async def enrich_and_track(message: Any) -> None:
             processed.inc()
             metrics.last_processed.set(time.time())
             try:
                 mention = decode_mention(message.value, max_bytes=settings.max_record_bytes)
+                excess = future_excess_ms(mention.created_at_ms, produced_ms(message),
+                                          max_future_ms)
+                if excess is not None:
+                    raise DecodeError("future_dated", future_dated_detail(
+                        mention.created_at_ms, produced_ms(message), max_future_ms),
+                        field="created_at")
                 enriched, post, key = enrich(mention, classify, self.classifier_name,
                                              self.brands)
             except DecodeError as error:
@@ -181,7 +196,9 @@ class Pipeline:
             key_bytes = key.encode()
             value = encode_enriched(enriched)
             partition = partition_for(key_bytes, partitions)
-            await self.produce(enriched_topic, key_bytes, value, partition)
+            # The enriched and rerouted records keep the raw record's timestamp (when it was
+            # produced): replay and the rerouted hop judge event time against it alike.
+            await self.produce(enriched_topic, key_bytes, value, partition, message.timestamp)
             # Keyed like the metric's own labels, so the cache is no bigger than the metric.
             labels = (metrics.brand_label(mention.brand), mention.platform,
                       enriched.enrichment.sentiment)
@@ -194,7 +211,8 @@ class Pipeline:
             else:
                 # The producer keyed the raw record by something else than the customer: the
                 # customer's thread lives in another partition, possibly on another worker.
-                await self.produce(rerouted_topic, key_bytes, value, partition)
+                await self.produce(rerouted_topic, key_bytes, value, partition,
+                                   message.timestamp)
 
         async def handle(message: Any) -> None:
             if message.topic == raw_topic:
@@ -204,7 +222,8 @@ class Pipeline:
 
         async def process(stream: faust.StreamT[bytes]) -> None:
             guard = GapGuard(self.app, "process", settings.bootstrap_servers,
-                             metrics.gap_recorder("process"))
+                             metrics.gap_recorder("process"),
+                             metrics.short_reread_recorder("process"))
             async for event in stream.events():
                 message = event.message
                 if message.topic == ticks_topic:

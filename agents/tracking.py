@@ -1,46 +1,38 @@
-"""Complaint tracking and its timer: the faust shell around streams.tracking, called by the
-agent in agents/app.py.
+"""Complaint tracking's faust shell: moves bytes between the thread table, complaints.events,
+the ticks topic and streams.partition.PartitionTracker (pure), which decides everything.
 
 State lives in a changelog-backed table keyed by the routing key (the customer: see
 docs/semantics.md), so a customer's mentions and the brand's replies to them meet in one
-partition. Each partition has its own clock (streams.clock). The timer ages open items, emits
-overdue/ignored transitions, compacts decided items, and refreshes the gauges from an in-memory
-index that is rebuilt from the restored table whenever the assignment changes.
+partition. The crash-safety argument (outbox, partition marker, restore after a dirty stop) is
+in streams/partition.py and docs/operations.md.
 """
 
 from __future__ import annotations
 
-import heapq
+import asyncio
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from agents import faust_compat
 from agents.partitioning import partition_for
 from schemas.codec import DecodeError, decode_enriched
 from streams.brands import BrandConfig
-from streams.clock import PartitionClock
-from streams.tracking import (
-    ItemStatus,
-    Post,
-    ThreadState,
-    Transition,
-    advance,
-    apply_post,
-    compact,
-    from_json,
-    item_statuses,
-    next_due_ms,
-    post_from_mention,
-    to_json,
-    transition_to_dict,
+from streams.event_time import observed_event_ms
+from streams.partition import (
+    EMPTY_GAUGES,
+    Gauges,
+    PartitionTracker,
+    Step,
+    gauges,
+    marker_partition,
 )
+from streams.tracking import Post, Transition, post_from_mention, transition_to_dict
 
 if TYPE_CHECKING:
     from agents.app import Pipeline
@@ -50,31 +42,17 @@ log = logging.getLogger("mentionwatch.tracking")
 # Threads aged per tick and partition before the agent turns back to waiting records (at a few
 # hundred microseconds each, a batch holds new mentions up for about a tenth of a second).
 AGE_BATCH = 256
-
-
-@dataclass
-class PartitionIndex:
-    """What the timer and the gauges need, per partition, without reading the table."""
-
-    clock: PartitionClock
-    statuses: dict[bytes, list[ItemStatus]] = field(default_factory=dict)
-    due: list[tuple[int, bytes]] = field(default_factory=list)  # heap, lazily invalidated
-    due_at: dict[bytes, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class GaugeSnapshot:
-    """Immutable, swapped atomically: the Prometheus thread reads it while the loop works."""
-
-    open: dict[tuple[str, str], int]
-    overdue: dict[tuple[str, str], int]
-    oldest_open_s: dict[tuple[str, str], float]
-    decided_window: dict[tuple[str, str], int]
-    ignored_window: dict[tuple[str, str], int]
-    lag: dict[tuple[str, int], int]
+# A flush that takes longer means the broker is unreachable: give up until the next tick (the
+# outbox keeps what wasn't confirmed).
+FLUSH_TIMEOUT_S = 5.0
+# The broker counts as unreachable (not ready) when no flush succeeded for this long.
+BROKER_SILENCE_S = 30.0
 
 
 class StateCollector(Collector):
+    """The gauges derived from the tracking state, computed at scrape time from the snapshot
+    the timer swaps in (the Prometheus thread reads it while the loop works)."""
+
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
 
@@ -101,19 +79,14 @@ class StateCollector(Collector):
         yield family("mentionwatch_complaints_ignored_window",
                      "Ignored complaints whose event time lies in the share window.",
                      snap.ignored_window)
-        share = {k: snap.ignored_window.get(k, 0) / v for k, v in snap.decided_window.items()
-                 if v > 0}  # an empty window has no share, not 0
-        yield family("mentionwatch_ignored_complaint_share",
-                     "Ignored / decided complaints in the share window (this worker's "
-                     "partitions).", share)
-        lag = GaugeMetricFamily("mentionwatch_consumer_lag", "Records not yet consumed.",
-                                labels=["topic", "partition"])
-        for (topic, partition), value in sorted(snap.lag.items()):
+        lag = GaugeMetricFamily(
+            "mentionwatch_consumer_lag_records",
+            "Records of the work topics (raw and rerouted mentions) not yet processed by this "
+            "worker. faust's changelog and internal topics are left out: a worker never reads "
+            "them back.", labels=["topic", "partition"])
+        for (topic, partition), value in sorted(self.tracker.lag.items()):
             lag.add_metric([topic, str(partition)], float(value))
         yield lag
-
-
-EMPTY = GaugeSnapshot({}, {}, {}, {}, {}, {})
 
 
 class Tracker:
@@ -132,12 +105,14 @@ class Tracker:
         # partitions of this co-partitioned topic, and the agent ages that partition.
         self.ticks_topic = app.topic(s.topic_ticks, key_type=bytes, value_type=bytes,
                                      partitions=s.partitions)
-        self.indexes: dict[int, PartitionIndex] = {}
+        self.trackers: dict[int, PartitionTracker] = {}
         self.assigned: frozenset[int] = frozenset()
         self.needs_rebuild = True
-        self.snapshot = EMPTY
-        self.problems: list[str] = []
-        self.retention_ms = int(s.retention_s * 1000)
+        self.snapshot: Gauges = EMPTY_GAUGES
+        self.lag: dict[tuple[str, int], int] = {}
+        self.problems: dict[str, str] = {}  # what keeps the worker from working, for /readyz
+        self.last_flush_ok = time.monotonic()
+        self.max_future_ms = int(s.max_future_s * 1000)
         self.metrics.registry.register(StateCollector(self))
         for key, policy in self.config.brands.items():
             self.metrics.sla.labels(brand=key).set(policy.sla_ms / 1000)
@@ -150,23 +125,30 @@ class Tracker:
         async def _on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.needs_rebuild = True  # tables were restored: derive the index again
 
-        app.on_rebalance_complete.connect(cast(Any, _on_rebalance))
-
-    def _clock(self, partition: int) -> PartitionIndex:
-        index = self.indexes.get(partition)
-        if index is None:
-            index = self.indexes[partition] = PartitionIndex(PartitionClock(
-                lateness_ms=int(self.settings.allowed_lateness_s * 1000),
-                idle_grace_ms=int(self.settings.idle_grace_s * 1000)))
-        return index
+        app.on_rebalance_complete.connect(_on_rebalance)  # type: ignore[arg-type]
 
     def health_problems(self) -> list[str]:
         """What keeps the tracker from working (broker unreachable, disk full); for /readyz."""
-        return list(self.problems)
+        problems = list(self.problems.values())
+        silent = time.monotonic() - self.last_flush_ok
+        if silent > BROKER_SILENCE_S:
+            problems.append(f"no write to the broker confirmed for {silent:.0f}s")
+        return problems
+
+    def _tracker(self, partition: int) -> PartitionTracker:
+        tracker = self.trackers.get(partition)
+        if tracker is None:
+            s = self.settings
+            tracker = self.trackers[partition] = PartitionTracker(
+                partition, self.config, lateness_ms=int(s.allowed_lateness_s * 1000),
+                idle_grace_ms=int(s.idle_grace_s * 1000),
+                retention_ms=int(s.retention_s * 1000))
+        return tracker
 
     # -- called by the agent (agents/app.py) --------------------------------------------------
     async def track_enriched(self, message: Any) -> None:
-        """An enriched mention rerouted to the partition of its customer."""
+        """An enriched mention rerouted to the partition of its customer (its record timestamp
+        is the raw record's: the time it was produced)."""
         try:
             enriched = decode_enriched(message.value)
             post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
@@ -181,198 +163,147 @@ class Tracker:
 
     async def track(self, key: bytes, post: Post, message: Any) -> None:
         """Apply one post to its customer's thread; message (of the thread's partition) is where
-        it came from."""
+        it came from, and its timestamp when it was produced."""
         self.processed.inc()
+        produced_ms = int(message.timestamp * 1000) if message.timestamp else None
         try:
-            index = self._clock(message.partition)
-            now_ms = index.clock.observe(post.created_at_ms, int(time.time() * 1000))
-            raw = self._load(key)
-            state = from_json(raw) if raw is not None else None
-            new_state, transitions = apply_post(state, post, self.config, now_ms)
+            tracker = self._tracker(message.partition)
+            step = tracker.on_post(key, faust_compat.table_get(self.table, key), post,
+                                   observed_event_ms(post.created_at_ms, produced_ms),
+                                   int(time.time() * 1000))
         except Exception as exc:  # a bug must not stop the stream or lose the record
             await self.pipeline.processing_error(exc, message)
             return
-        # Announce before recording that we announced: if the worker dies in between, the
-        # record is processed again and the transitions repeat (at least once) rather than
-        # being lost.
-        await self._emit(transitions)
-        self._store(key, new_state, index, now_ms)
+        await self._carry_out(step)
 
-    def _load(self, key: bytes) -> bytes | None:
-        """The thread's stored state. faust's Table.get asks RocksDB twice for a stored key
-        (whether it exists, then its value) and raises KeyError inside for a new one; the
-        store's own get asks once. Only faust's table-read sensor is skipped (its web stats)."""
-        value: bytes | None = self.table.data.get(key)
-        return value
+    async def _carry_out(self, step: Step) -> None:
+        """Send, then store: a state is stored only after the events it announces were handed
+        to the producer (and it keeps them in its outbox until a flush confirms them)."""
+        for t in step.resend:
+            await self._send(t)
+        for t in step.send:
+            await self._send(t)
+            self._count(t)
+        for key, value in step.store:
+            if value is None:
+                if faust_compat.table_get(self.table, key) is not None:
+                    del self.table[key]
+            else:
+                self.table[key] = value
 
-    def _store(self, key: bytes, state: ThreadState | None, index: PartitionIndex,
-               now_ms: int) -> None:
-        if state is None:
-            if self._load(key) is not None:
-                del self.table[key]
-            index.statuses.pop(key, None)
-            index.due_at.pop(key, None)
+    async def _send(self, t: Transition) -> None:
+        key = t.brand.encode()
+        partition = self.event_partitions.get(key)
+        if partition is None:
+            partition = self.event_partitions[key] = partition_for(key, self.partitions)
+        await self.pipeline.produce(self.settings.topic_events, key,
+                                    orjson.dumps(transition_to_dict(t)), partition)
+
+    def _count(self, t: Transition) -> None:
+        if not t.complaint:
             return
-        self.table[key] = to_json(state)
-        index.statuses[key] = item_statuses(state, self.config, now_ms)
-        due = next_due_ms(state, self.config)
-        if due is None:
-            index.due_at.pop(key, None)
-        elif index.due_at.get(key) != due:
-            index.due_at[key] = due
-            heapq.heappush(index.due, (due, key))
-
-    async def _emit(self, transitions: Iterable[Transition]) -> None:
         m = self.metrics
-        for t in transitions:
-            key = t.brand.encode()
-            partition = self.event_partitions.get(key)
-            if partition is None:
-                partition = self.event_partitions[key] = partition_for(key, self.partitions)
-            await self.pipeline.produce(self.settings.topic_events, key,
-                                        orjson.dumps(transition_to_dict(t)), partition)
-            if not t.complaint:
-                continue
-            labels = {"brand": m.brand_label(t.brand), "platform": t.platform}
-            if t.kind == "opened":
-                m.complaints.labels(**labels).inc()
-            elif t.kind == "answered":
-                m.answered.labels(**labels).inc()
-                if t.first_response_ms is not None:
-                    m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
-            elif t.kind == "ignored":
-                m.ignored.labels(**labels).inc()
-            elif t.kind == "corrected":
-                for kind in t.retracts:
-                    m.corrections.labels(**labels, retracted=kind).inc()
-            elif t.kind == "answered_late":
-                m.answered_late.labels(**labels).inc()
-                if t.first_response_ms is not None:
-                    m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
+        labels = {"brand": m.brand_label(t.brand), "platform": t.platform}
+        if t.kind == "opened":
+            m.complaints.labels(**labels).inc()
+        elif t.kind == "answered":
+            m.answered.labels(**labels).inc()
+            if t.first_response_ms is not None:
+                m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
+        elif t.kind == "ignored":
+            m.ignored.labels(**labels).inc()
+        elif t.kind == "corrected":
+            for kind in t.retracts:
+                m.corrections.labels(**labels, retracted=kind).inc()
+        elif t.kind == "answered_late":
+            m.answered_late.labels(**labels).inc()
+            if t.first_response_ms is not None:
+                m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
 
     # -- the timer ----------------------------------------------------------------------------
-    def _active_partitions(self) -> frozenset[int]:
-        topic = self.settings.topic_raw
-        return frozenset(tp.partition for tp in self.pipeline.app.assignor.assigned_actives()
-                         if tp.topic == topic)
-
-    def _rebuild(self, active: frozenset[int]) -> None:
-        """Gauges must be right after a restart: derive the index from the restored table."""
+    def _rebuild(self, active: frozenset[int]) -> list[Step]:
+        """After an assignment or a restart: derive each partition's index from the restored
+        table, and collect what its outboxes say might not have been sent."""
         wall_ms = int(time.time() * 1000)
-        partitions = self.settings.partitions
-        for p in list(self.indexes):
+        for p in list(self.trackers):
             if p not in active:
-                del self.indexes[p]
-        states: dict[int, list[tuple[bytes, ThreadState]]] = defaultdict(list)
+                del self.trackers[p]
+        values: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in active}
         for key, raw in self.table.items():
-            p = partition_for(key, partitions)
-            if p in active and raw is not None:
-                states[p].append((key, from_json(raw)))
-        for p in active:
-            index = self._clock(p)
-            index.statuses.clear()
-            index.due.clear()
-            index.due_at.clear()
-            latest = [s.max_event_ms() for _, s in states[p]]
-            if latest and index.clock.max_event_ms is None:
-                index.clock.observe(max(latest), wall_ms)
-            now_ms = index.clock.now(wall_ms)
-            for key, state in states[p]:
-                self._store_index_only(key, state, index, now_ms)
+            marked = marker_partition(key)
+            p = partition_for(key, self.partitions) if marked is None else marked
+            if p in values and raw is not None:
+                values[p].append((key, raw))
+        steps = []
+        for p in sorted(active):
+            tracker = self._tracker(p)
+            steps.append(tracker.recover(values[p], wall_ms))
+            if tracker.undecodable:
+                log.error("partition %d: %d stored values are not tracking states; left as "
+                          "they are", p, len(tracker.undecodable))
         self.assigned = active
         self.needs_rebuild = False
-        log.info("tracking index rebuilt for partitions %s (%d keys)", sorted(active),
-                 sum(len(v) for v in states.values()))
-
-    def _store_index_only(self, key: bytes, state: ThreadState, index: PartitionIndex,
-                          now_ms: int | None) -> None:
-        if now_ms is not None:
-            index.statuses[key] = item_statuses(state, self.config, now_ms)
-        due = next_due_ms(state, self.config)
-        if due is not None:
-            index.due_at[key] = due
-            heapq.heappush(index.due, (due, key))
+        resent = sum(len(step.resend) for step in steps)
+        log.info("tracking index rebuilt for partitions %s (%d keys, %d unconfirmed events "
+                 "sent again)", sorted(active), sum(len(v) for v in values.values()), resent)
+        return steps
 
     async def _tick(self) -> None:
         app = self.pipeline.app
-        if app.rebalancing or getattr(app, "in_recovery", False):
+        self.metrics.last_processed.set(time.time())  # the worker is alive and working
+        if faust_compat.is_recovering(app):
             return
-        active = self._active_partitions()
+        active = faust_compat.active_partitions(app, self.settings.topic_raw)
         if self.needs_rebuild or active != self.assigned:
-            self._rebuild(active)
+            for step in self._rebuild(active):
+                await self._carry_out(step)
+                self.metrics.resent_events.inc(len(step.resend))
         for p in sorted(active):
             await self.ticks_topic.send(key=b"tick", value=b"", partition=p)
-        self.snapshot = self._gauges(int(time.time() * 1000))
+        self.snapshot = gauges(self.trackers.values(), int(time.time() * 1000),
+                               self.config.share_window_ms, self.metrics.brand_label)
+        self.lag = self._lag()
 
     async def age_partition(self, partition: int) -> None:
         """Runs in the agent, on a tick of `partition`: decide what time alone decides, compact,
-        and refresh the statuses the gauges read."""
-        if partition not in self.indexes:
+        then confirm what was sent (flush) and store the partition's marker."""
+        tracker = self.trackers.get(partition)
+        if tracker is None:
             return
-        index = self.indexes[partition]
-        now_ms = index.clock.now(int(time.time() * 1000))
-        if now_ms is None:
-            return
-        budget = AGE_BATCH
-        while index.due and index.due[0][0] <= now_ms:
-            if budget == 0:
-                # More is due (the clock jumped: a burst after a quiet spell, a restart). Come
-                # back after the records already waiting, so new mentions aren't held up behind
-                # thousands of announcements.
-                await self.ticks_topic.send(key=b"tick", value=b"", partition=partition)
-                return
-            budget -= 1
-            due, key = heapq.heappop(index.due)
-            if index.due_at.get(key) != due:
-                continue  # superseded by a newer due time
-            del index.due_at[key]
-            raw = self._load(key)
-            if raw is None:
-                index.statuses.pop(key, None)
-                continue
-            state, transitions = advance(from_json(raw), self.config, now_ms)
-            await self._emit(transitions)
-            self._store(key, compact(state, now_ms, self.retention_ms), index, now_ms)
-        # Statuses change by time only at due instants (SLA and deadline passing are
-        # transitions, so next_due_ms covers them): the loop above keeps them current.
-
-    def _gauges(self, wall_ms: int) -> GaugeSnapshot:
-        m = self.metrics
-        open_: dict[tuple[str, str], int] = defaultdict(int)
-        overdue: dict[tuple[str, str], int] = defaultdict(int)
-        oldest: dict[tuple[str, str], float] = {}
-        decided: dict[tuple[str, str], int] = defaultdict(int)
-        ignored: dict[tuple[str, str], int] = defaultdict(int)
-        window_ms = self.config.share_window_ms
-        for index in self.indexes.values():
-            now_ms = index.clock.now(wall_ms)
-            if now_ms is None:
-                continue
-            for statuses in index.statuses.values():
-                for st in statuses:
-                    if not st.complaint:
-                        continue
-                    label = (m.brand_label(st.brand), st.platform)
-                    if st.status == "open":
-                        open_[label] += 1
-                        overdue[label] += st.overdue
-                        created_s = st.created_at_ms / 1000
-                        if label not in oldest or created_s < oldest[label]:
-                            oldest[label] = created_s
-                    elif st.created_at_ms > now_ms - window_ms:
-                        decided[label] += 1
-                        ignored[label] += st.status == "ignored"
-        lag: dict[tuple[str, int], int] = {}
-        consumer = self.pipeline.app.consumer
+        step = tracker.on_tick(lambda key: faust_compat.table_get(self.table, key),
+                               int(time.time() * 1000), AGE_BATCH)
+        await self._carry_out(step)
+        if step.more_due:
+            # More is due (the clock jumped: a burst after a quiet spell, a restart). Come back
+            # after the records already waiting, so new mentions aren't held up behind
+            # thousands of announcements.
+            await self.ticks_topic.send(key=b"tick", value=b"", partition=partition)
+        point = tracker.flush_point()
         try:
-            for tp in self.pipeline.app.assignor.assigned_actives():
-                highwater = consumer.highwater(tp)
-                read = cast(Any, consumer)._read_offset.get(tp)
-                if highwater is not None:
-                    lag[(tp.topic, tp.partition)] = max(0, highwater - ((read or -1) + 1))
+            await asyncio.wait_for(self.pipeline.app.producer.flush(), FLUSH_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("partition %d: the producer did not flush within %.0fs; unconfirmed "
+                        "events stay in their outboxes", partition, FLUSH_TIMEOUT_S)
+            return
+        self.last_flush_ok = time.monotonic()
+        await self._carry_out(tracker.on_flushed(point))
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        """Lag of the work topics only: changelog and assignor topics are never read back."""
+        app = self.pipeline.app
+        work = {self.settings.topic_raw, self.settings.topic_rerouted}
+        lag: dict[tuple[str, int], int] = {}
+        try:
+            for tp in faust_compat.assigned_actives(app):
+                if tp.topic not in work:
+                    continue
+                high = faust_compat.highwater(app, tp)
+                read = faust_compat.read_offset(app, tp)
+                # Nothing read since the start: the group's committed offset is the next one.
+                next_offset = (read + 1 if read is not None
+                               else faust_compat.committed_offset(app, tp))
+                if high is not None and next_offset is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, high - next_offset)
         except Exception:  # lag is best effort; never break the timer for it
             log.debug("consumer lag unavailable", exc_info=True)
-        for label in list(open_):
-            overdue.setdefault(label, 0)
-        return GaugeSnapshot(dict(open_), dict(overdue), oldest, dict(decided), dict(ignored),
-                             lag)
+        return lag

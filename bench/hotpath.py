@@ -1,7 +1,8 @@
 """Our own per-record work without Kafka or faust: the exact calls the worker's agent makes for
-each mention keyed by customer (agents/app.py enrich_and_track, agents/tracking.py
-Tracker.track/_store/_emit) and the timer's work (Tracker.age_partition for a due thread,
-Tracker._gauges), timed step by step on the benchmark's stream. Tells how much of a record's
+each mention keyed by customer (agents/app.py enrich_and_track, then the pure
+streams.partition.PartitionTracker that agents/tracking.py drives) and the timer's work
+(PartitionTracker.on_tick for due threads, streams.partition.gauges), timed step by step on the
+benchmark's stream. Tells how much of a record's
 cost is ours and which step it is.
 
     .venv/bin/python -m bench.hotpath [--n 100000] [--open 10000,50000,100000]
@@ -10,7 +11,6 @@ cost is ours and which step it is.
 from __future__ import annotations
 
 import argparse
-import heapq
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -42,16 +42,9 @@ def per_record(n: int) -> dict[str, Any]:
     from schemas.codec import decode_mention, encode_enriched
     from streams.brands import parse_brand_config
     from streams.classification import get_classifier
-    from streams.clock import PartitionClock
     from streams.enrich import enrich
-    from streams.tracking import (
-        apply_post,
-        from_json,
-        item_statuses,
-        next_due_ms,
-        to_json,
-        transition_to_dict,
-    )
+    from streams.partition import PartitionTracker
+    from streams.tracking import transition_to_dict
 
     config = parse_brand_config(BRANDS.read_text(encoding="utf-8"))
     classify = get_classifier("lexicon").classify
@@ -61,11 +54,9 @@ def per_record(n: int) -> dict[str, Any]:
     counters: dict[tuple[str, str, str], Any] = {}
     stream = make_stream(6, _iso_ms(STREAM_START), n, customers=max(30_000, n // 3),
                          id_prefix="m")
-    table: dict[bytes, bytes] = {}
-    statuses: dict[bytes, Any] = {}
-    due: list[tuple[int, bytes]] = []
-    due_at: dict[bytes, int] = {}
-    clocks = [PartitionClock(lateness_ms=60_000, idle_grace_ms=60_000) for _ in range(6)]
+    table: dict[bytes, bytes | None] = {}
+    trackers = [PartitionTracker(p, config, lateness_ms=60_000, idle_grace_ms=60_000,
+                                 retention_ms=8 * 86_400_000) for p in range(6)]
     s = Steps()
     events = 0
     started = time.perf_counter()
@@ -90,28 +81,22 @@ def per_record(n: int) -> dict[str, Any]:
             counter = counters[labels] = metrics.mentions.labels(*labels)
         counter.inc()
         s.lap("enrich: metrics (mentions counter)")
-        # -- track, in the same pass (the raw record was keyed by customer)
+        # -- track, in the same pass (the raw record was keyed by customer): the worker's own
+        # PartitionTracker.on_post, then the step's events encoded (agents/tracking.py)
         tracked.inc()
-        now_ms = clocks[part].observe(post.created_at_ms, int(time.time() * 1000))
-        s.lap("tracking: metrics + clock")
         raw = table.get(kb)
-        state = from_json(raw) if raw is not None else None
-        s.lap("tracking: from_json (table value)")
-        new_state, transitions = apply_post(state, post, config, now_ms)
-        s.lap("tracking: apply_post")
-        for t in transitions:
+        s.lap("tracking: metrics + table read")
+        step = trackers[part].on_post(kb, raw, post, post.created_at_ms,
+                                      int(time.time() * 1000))
+        s.lap("tracking: PartitionTracker.on_post")
+        for t in step.send:
             orjson.dumps(transition_to_dict(t))
             events += 1
         s.lap("tracking: encode transitions")
-        table[kb] = to_json(new_state)
-        s.lap("tracking: to_json (table value)")
-        statuses[kb] = item_statuses(new_state, config, now_ms)
-        s.lap("tracking: _store item_statuses")
-        d = next_due_ms(new_state, config)
-        if d is not None and due_at.get(kb) != d:
-            due_at[kb] = d
-            heapq.heappush(due, (d, kb))
-        s.lap("tracking: _store next_due_ms + heap")
+        for k, v in step.store:
+            if v is not None:
+                table[k] = v
+        s.lap("tracking: table write")
     wall = time.perf_counter() - started
     total_ns = sum(s.ns.values())
     steps = {k: round(v / n / 1000, 1) for k, v in s.ns.items()}
@@ -126,54 +111,41 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
     the gauges over the kept statuses (Tracker._gauges)."""
     from bench.run import BRANDS
     from streams.brands import parse_brand_config
-    from streams.tracking import (
-        Post,
-        advance,
-        apply_post,
-        compact,
-        from_json,
-        item_statuses,
-        next_due_ms,
-        to_json,
-        transition_to_dict,
-    )
+    from streams.partition import PartitionTracker, gauges
+    from streams.tracking import Post, transition_to_dict
 
     config = parse_brand_config(BRANDS.read_text(encoding="utf-8"))
     out = {}
     for k in open_keys:
+        tracker = PartitionTracker(0, config, lateness_ms=0, idle_grace_ms=10**12,
+                                   retention_ms=8 * 86_400_000)
         table: dict[bytes, bytes] = {}
-        statuses = {}
         now = 1_773_130_000_000
         for i in range(k):
             post = Post(id=f"s{i}", platform="twitter", brand="skyways", author_id=f"c{i}",
                         author_handle=f"c{i}", is_brand=False, created_at_ms=now,
                         in_reply_to=None, in_reply_to_author_id=None, conversation_id=None,
                         complaint=True)
-            state, _ = apply_post(None, post, config, now)
             key = f"twitter:c{i}".encode()
-            table[key] = to_json(state)
-            statuses[key] = item_statuses(state, config, now)
+            for sk, value in tracker.on_post(key, None, post, now, now).store:
+                assert value is not None
+                table[sk] = value
+        tracker.on_flushed(tracker.flush_point())  # the opened events are confirmed
         started = time.perf_counter()
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for sts in statuses.values():
-            for st in sts:
-                if st.complaint and st.status == "open":
-                    counts[(st.brand, st.platform)] += 1
-        gauges = time.perf_counter() - started
+        gauges([tracker], now, config.share_window_ms, str)
+        gauge_s = time.perf_counter() - started
         later = now + 2 * 3_600_000  # past the SLA: every thread is due once
+        tracker.clock.observe(later, now)
         started = time.perf_counter()
-        for key, raw in table.items():
-            state, transitions = advance(from_json(raw), config, later)
-            for t in transitions:
-                orjson.dumps(transition_to_dict(t))
-            kept = compact(state, later, 8 * 86_400_000)
-            if kept is not None:
-                table[key] = to_json(kept)
-                statuses[key] = item_statuses(kept, config, later)
-                next_due_ms(kept, config)
+        step = tracker.on_tick(table.get, now, k)
+        for t in step.send:
+            orjson.dumps(transition_to_dict(t))
+        for sk, value in step.store:
+            if value is not None:
+                table[sk] = value
         aging = time.perf_counter() - started
-        out[str(k)] = {"gauges_s": round(gauges, 4), "age_us_per_due_thread":
-                       round(aging / k * 1e6, 1)}
+        out[str(k)] = {"gauges_s": round(gauge_s, 4), "age_us_per_due_thread":
+                       round(aging / k * 1e6, 1), "events": len(step.send)}
     return out
 
 
@@ -188,7 +160,8 @@ def main() -> None:
     for step, us in sorted(rec["steps_us"].items(), key=lambda kv: -kv[1]):
         print(f"  {us:7.1f} µs  {step}")
     ticks = per_tick([int(x) for x in args.open.split(",") if x])
-    print("timer: aging a thread that fell due (Tracker.age_partition), gauges (Tracker._gauges):")
+    print("timer: aging a thread that fell due (PartitionTracker.on_tick), gauges "
+          "(streams.partition.gauges):")
     for k, v in ticks.items():
         print(f"  {int(k):>8,} open: {v['age_us_per_due_thread']} µs per due thread, "
               f"gauges {v['gauges_s']:.4f} s")
