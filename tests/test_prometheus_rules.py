@@ -45,12 +45,16 @@ EXPORTED_METRICS = {
     "mentionwatch_oldest_open_complaint_created_timestamp_seconds",
     "mentionwatch_complaints_decided_window",
     "mentionwatch_complaints_ignored_window",
-    "mentionwatch_ignored_complaint_share",
     "mentionwatch_brand_sla_seconds",
     "mentionwatch_brand_ignore_after_seconds",
     "mentionwatch_last_processed_timestamp_seconds",
-    "mentionwatch_consumer_lag",
+    "mentionwatch_consumer_lag_records",
     "mentionwatch_records_processed_total",
+    "mentionwatch_offset_gaps_total",
+    "mentionwatch_offset_gap_records_total",
+    "mentionwatch_offset_gap_records_unread_total",
+    "mentionwatch_events_resent_total",
+    "mentionwatch_build_info",
 }
 EXPORTED_HISTOGRAMS = {"mentionwatch_first_response_seconds"}
 EXPORTED_SERIES = EXPORTED_METRICS | {
