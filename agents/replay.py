@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
-from operator import attrgetter
 from typing import Any
 
 from agents.config import Settings
@@ -23,11 +22,20 @@ from streams.audit import AuditTally, render_report
 from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
+from streams.event_time import accepted_event_ms
 from streams.tracking import Post, StatesBuilder, ThreadState, build_tuple, item_statuses
 
-# Records are seeked by their Kafka timestamp; a producer's clock may run a little behind the
-# event time it writes, so start this much earlier and filter by event time.
+# Records are seeked by their Kafka timestamp (when they were produced) and filtered by event
+# time. An accepted record has created_at <= produced + max_future (streams.event_time), so
+# every record of [from, to) has produced >= from - max_future: seeking to from - margin with
+# margin >= max_future (seek_margin_ms) misses none. The day covers older data whose producers
+# stamped event time with a clock running behind.
 SEEK_MARGIN_MS = 24 * 3600 * 1000
+
+
+def seek_margin_ms(max_future_ms: int) -> int:
+    """How far before the range's start to seek: never less than the future tolerance."""
+    return max(SEEK_MARGIN_MS, max_future_ms)
 
 
 def parse_time(value: str) -> int:
@@ -51,18 +59,18 @@ class ReplayStats:
     read: int = 0
     in_range: int = 0
     invalid: int = 0
+    future_dated: int = 0  # dated beyond the tolerance ahead of their record timestamp
     unroutable: int = 0
     moved: int = 0  # posts found by one process whose thread another process judges
     workers: int = 1
     seconds: float = 0.0
 
     def add(self, other: ReplayStats) -> None:
-        for name in ("read", "in_range", "invalid", "unroutable", "moved"):
+        for name in ("read", "in_range", "invalid", "future_dated", "unroutable", "moved"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 SOURCES = ("raw", "enriched")
-_CREATED_AT_MS = attrgetter("created_at_ms")
 BATCH_RECORDS = 50_000
 
 
@@ -132,9 +140,11 @@ def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
 
 
 def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
-          on_batch: Callable[[list[bytes]], None], on_total: Callable[[int], None]) -> None:
+          on_batch: Callable[[list[bytes], list[int]], None],
+          on_total: Callable[[int], None]) -> None:
     """Every record value of these partitions of `topic` from (about) from_ms up to the end
-    offsets taken at start, in batches."""
+    offsets taken at start, in batches, with the records' timestamps (ms; -1: none) in a
+    parallel list."""
     from confluent_kafka import KafkaException, TopicPartition
 
     reader = _Reader(settings.bootstrap_servers)
@@ -144,9 +154,9 @@ def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
             ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p),
                                                       timeout=_TIMEOUT_S)[1]
                     for p in partitions}
+            seek_ms = max(0, from_ms - seek_margin_ms(int(settings.max_future_s * 1000)))
             starts = consumer.offsets_for_times(
-                [TopicPartition(topic, p, max(0, from_ms - SEEK_MARGIN_MS)) for p in partitions],
-                timeout=_TIMEOUT_S)
+                [TopicPartition(topic, p, seek_ms) for p in partitions], timeout=_TIMEOUT_S)
         except KafkaException as exc:
             raise reader.fail(f"cannot read the offsets of {topic}", exc) from None
         remaining: dict[int, int] = {}
@@ -165,6 +175,7 @@ def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
         while remaining:
             messages = consumer.consume(num_messages=BATCH_RECORDS, timeout=1.0)
             values = []
+            timestamps = []
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -178,11 +189,12 @@ def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
                 offset = message.offset()
                 if offset < end:
                     values.append(message.value())
+                    timestamps.append(message.timestamp()[1])  # (type, ms)
                 if offset >= end - 1:
                     del remaining[partition]
                     consumer.pause([TopicPartition(topic, partition)])
             if values:
-                on_batch(values)
+                on_batch(values, timestamps)
                 last_progress = time.monotonic()
             elif remaining:
                 # Offsets may have gaps (compaction, transaction markers): done when the next
@@ -239,49 +251,73 @@ class _Shard:
         self.max_event_ms: int | None = None
         self.judged: dict[str, ThreadState] = {}
 
-    def on_batch(self, values: list[bytes]) -> None:
+    def on_batch(self, values: list[bytes], timestamps: list[int]) -> None:
+        """values and their record timestamps (ms, <= 0: none), in parallel."""
         self.stats.read += len(values)
         if self.job.source == "enriched":
-            posts = self._enriched_posts(values)
+            posts, latest = self._enriched_posts(values, timestamps)
         else:
-            posts = self._raw_posts(values)
+            posts, latest = self._raw_posts(values, timestamps)
         if posts:
-            latest = max(map(_CREATED_AT_MS, posts))
             if self.max_event_ms is None or latest > self.max_event_ms:
                 self.max_event_ms = latest
             self.builder.add(posts)
 
-    def _enriched_posts(self, values: list[bytes]) -> list[Post]:
-        """The posts of the range; counted in the stats (locals: this runs per record)."""
+    # The two loops below run per record: locals, and the event-time rule (streams.event_time,
+    # the live worker's) in one call per record. Each returns the posts of the range and the
+    # largest event time they may show the clock (observed_event_ms), -1 for none.
+
+    def _enriched_posts(self, values: list[bytes], timestamps: list[int]
+                        ) -> tuple[list[Post], int]:
         job = self.job
         from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
+        max_future_ms = int(job.settings.max_future_s * 1000)
         posts = []
-        invalid = 0
-        for value in values:
+        invalid = future_dated = 0
+        latest = -1
+        for value, produced_ms in zip(values, timestamps, strict=True):
             try:
                 post = post_from_enriched(value, config)
             except DecodeError:
                 invalid += 1  # not a record the workers wrote
                 continue
-            if from_ms <= post.created_at_ms < to_ms:
+            created_ms = post.created_at_ms
+            # The workers stamp an enriched record with its raw record's timestamp: the same
+            # check as for raw records.
+            observed = accepted_event_ms(created_ms, produced_ms, max_future_ms)
+            if observed is None:
+                future_dated += 1
+                continue
+            if from_ms <= created_ms < to_ms:
                 posts.append(post)
+                if observed > latest:
+                    latest = observed
         self.stats.invalid += invalid
+        self.stats.future_dated += future_dated
         self.stats.in_range += len(posts)
-        return posts
+        return posts, latest
 
-    def _raw_posts(self, values: list[bytes]) -> list[Post]:
+    def _raw_posts(self, values: list[bytes], timestamps: list[int]
+                   ) -> tuple[list[Post], int]:
         job = self.job
         from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
         classify, max_bytes = job.classifier.classify, job.settings.max_record_bytes
+        max_future_ms = int(job.settings.max_future_s * 1000)
         posts = []
-        invalid = in_range = unroutable = 0
-        for value in values:
+        invalid = future_dated = in_range = unroutable = 0
+        latest = -1
+        for value, produced_ms in zip(values, timestamps, strict=True):
             try:
                 mention = decode_mention(value, max_bytes=max_bytes)
             except DecodeError:
                 invalid += 1  # the live worker dead-lettered it; not part of the audit
                 continue
-            if not from_ms <= mention.created_at_ms < to_ms:
+            created_ms = mention.created_at_ms
+            observed = accepted_event_ms(created_ms, produced_ms, max_future_ms)
+            if observed is None:
+                future_dated += 1  # dead-lettered live as future_dated; moves no clock
+                continue
+            if not from_ms <= created_ms < to_ms:
                 continue
             in_range += 1
             try:
@@ -290,15 +326,18 @@ class _Shard:
                 unroutable += 1
                 continue
             posts.append(post)
+            if observed > latest:
+                latest = observed
         self.stats.invalid += invalid
+        self.stats.future_dated += future_dated
         self.stats.in_range += in_range
         self.stats.unroutable += unroutable
-        return posts
+        return posts, latest
 
     def read(self, partitions: list[int], on_total: Callable[[int], None],
              on_progress: Callable[[int], None]) -> None:
-        def on_batch(values: list[bytes]) -> None:
-            self.on_batch(values)
+        def on_batch(values: list[bytes], timestamps: list[int]) -> None:
+            self.on_batch(values, timestamps)
             on_progress(len(values))
 
         _read(self.job.settings, self.job.topic, partitions, self.job.from_ms, on_batch,

@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 __all__ = [
+    "accepted_event_ms",
     "future_dated_detail",
     "future_excess_ms",
     "has_timestamp",
@@ -51,6 +52,20 @@ def observed_event_ms(created_at_ms: int, produced_ms: int | None) -> int:
     future_excess_ms returned None)."""
     if produced_ms is None or produced_ms <= 0 or created_at_ms <= produced_ms:
         return created_at_ms
+    return produced_ms
+
+
+def accepted_event_ms(created_at_ms: int, produced_ms: int | None,
+                      max_future_ms: int) -> int | None:
+    """The whole rule in one call, for per-record loops (replay): None when the record is
+    rejected as future-dated, else the event time it may show a clock. Equals
+    ``observed_event_ms`` when ``future_excess_ms`` is None."""
+    if produced_ms is None or produced_ms <= 0:
+        return created_at_ms
+    if created_at_ms <= produced_ms:
+        return created_at_ms
+    if created_at_ms - produced_ms > max_future_ms:
+        return None
     return produced_ms
 
 

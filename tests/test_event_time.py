@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.event_time import (
+    accepted_event_ms,
     future_dated_detail,
     future_excess_ms,
     has_timestamp,
@@ -62,8 +63,21 @@ def test_an_accepted_record_never_shows_a_clock_past_produced(created: int, prod
     if excess is None:
         assert created <= produced + tol
         assert observed_event_ms(created, produced) == min(created, produced)
+        assert accepted_event_ms(created, produced, tol) == min(created, produced)
     else:
         assert excess == created - produced - tol > 0
+        assert accepted_event_ms(created, produced, tol) is None
+
+
+@pytest.mark.parametrize(("created", "expected"), [
+    (PRODUCED - 1, PRODUCED - 1),
+    (PRODUCED + TOL, PRODUCED),
+    (PRODUCED + TOL + 1, None),
+])
+def test_accepted_event_ms_in_one_call(created: int, expected: int | None) -> None:
+    assert accepted_event_ms(created, PRODUCED, TOL) == expected
+    assert accepted_event_ms(created, -1, TOL) == created  # no timestamp: no check
+    assert accepted_event_ms(created, None, TOL) == created
 
 
 def test_detail_names_both_times_and_the_excess() -> None:
