@@ -239,54 +239,12 @@ class Pipeline:
 
     # -- web ------------------------------------------------------------------------------------
     def _register_web(self) -> None:
-        pipeline = self
+        """POST /mentions, /livez, /readyz and /healthz: agents/web.py."""
+        from agents.web import register_web
 
-        class MentionsView(View):
-            async def post(self, request: Request) -> Response:
-                return await pipeline.post_mentions(self, request)
-
-        class HealthView(View):
-            async def get(self, request: Request) -> Response:
-                return self.json({"status": "ok", "app": pipeline.settings.app_id})
-
-        self.app.page("/mentions")(MentionsView)
-        self.app.page("/healthz")(HealthView)
+        register_web(self)
 
     async def post_mentions(self, view: View, request: Request) -> Response:
-        body = await request.read()
-        if len(body) > 16 * 1024 * 1024:
-            return view.json({"error": "request body over 16 MiB"}, status=413)
-        import orjson
+        from agents.web import post_mentions
 
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return view.json({"accepted": 0, "rejected": 1,
-                              "errors": [{"index": None, "reason": "not_json",
-                                          "detail": f"not valid JSON: {exc}"}]}, status=400)
-        items = payload if isinstance(payload, list) else [payload]
-        mentions = []
-        errors = []
-        for index, item in enumerate(items):
-            try:
-                mention = mention_from_dict(item)
-                if len(encode_mention(mention)) > self.settings.max_record_bytes:
-                    raise DecodeError("too_large", f"encoded mention is over "
-                                      f"{self.settings.max_record_bytes} bytes")
-                mentions.append(mention)
-            except DecodeError as error:
-                errors.append({"index": index, "reason": error.reason, "field": error.field,
-                               "detail": error.detail})
-        if errors:
-            # All or nothing: the client fixes the batch and resends it whole.
-            return view.json({"accepted": 0, "rejected": len(errors), "errors": errors},
-                             status=400)
-        futures = [
-            await self.raw_topic.send(key=producer_key(m, self.brands).encode(),
-                                      value=encode_mention(m),
-                                      timestamp=m.created_at_ms / 1000)
-            for m in mentions
-        ]
-        for fut in futures:
-            await fut
-        return view.json({"accepted": len(mentions), "rejected": 0}, status=202)
+        return await post_mentions(self, view, request)
