@@ -9,6 +9,9 @@ from agents.metrics import Metrics
 from streams.brands import BrandConfig, default_brand_config, parse_brand_config
 from streams.classification import get_classifier
 
+# Repeated log messages (a reconnect loop with the broker down) once per this many seconds.
+LOG_REPEAT_INTERVAL_S = 30.0
+
 
 def load_brand_config(settings: Settings) -> BrandConfig:
     if settings.brands_file is None:
@@ -31,18 +34,70 @@ def build_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
                     classifier_name=settings.classifier, metrics=metrics)
 
 
+def _early_logging(settings: Settings, limiter: logging.Filter) -> None:
+    """Logging until faust's worker sets up its own (it replaces the root handlers): our own
+    warnings at start (a dirty state directory) get a level and a time stamp."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] "
+                                           "%(name)s: %(message)s"))
+    handler.addFilter(limiter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        root.setLevel(settings.log_level.upper())
+    except ValueError:
+        root.setLevel(logging.INFO)
+
+
 def run_worker(settings: Settings) -> None:
-    import faust
+    """Run the faust worker until a stop signal (SIGTERM, SIGINT, SIGHUP) or a crash.
+
+    Raises StateDirError (a ConfigError) when the state directory belongs to another
+    installation or another running worker; ends with faust's SystemExit otherwise."""
     from prometheus_client import start_http_server
 
+    from agents.lifecycle import GracefulWorker, SignalGate, StopRequested, StopWatchdog
+    from agents.log_limits import RepeatLimiter
+    from agents.state_dir import open_state_dir
     from agents.topics import ensure_topics
 
-    settings.home.mkdir(parents=True, exist_ok=True)  # faust creates only its own subdirectory
-    for line in ensure_topics(settings):
-        logging.getLogger("mentionwatch").info("topic %s", line)
-    pipeline = build_pipeline(settings)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host,
-                          registry=pipeline.metrics.registry)
-    worker = faust.Worker(pipeline.app, loglevel=settings.log_level)
-    worker.execute_from_commandline()
+    log = logging.getLogger("mentionwatch")
+    gate = SignalGate(StopWatchdog(settings.stop_timeout_s))
+    gate.install()
+    limiter = RepeatLimiter(interval_s=LOG_REPEAT_INTERVAL_S)
+    _early_logging(settings, limiter)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    state = None
+    try:
+        state = open_state_dir(settings)  # before faust opens any table
+        for line in ensure_topics(settings):
+            log.info("topic %s", line)
+        pipeline = build_pipeline(settings)
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                              registry=pipeline.metrics.registry)
+        worker = GracefulWorker(pipeline.app, gate=gate, log_filters=(limiter,),
+                                loglevel=settings.log_level)
+    except BaseException as exc:
+        # faust has not opened a table yet: the state directory is as clean as we found it (or
+        # freshly emptied), whatever stopped us.
+        if state is not None:
+            state.mark_clean_stop()
+        if isinstance(exc, StopRequested):
+            log.info("%s", exc)
+            return
+        raise
+    gate.enter_worker()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        gate.ignore_from_now()
+        clean, why = worker.stopped_cleanly(exit_.code)
+        if clean:
+            state.mark_clean_stop()
+            log.info("worker stopped cleanly; local table state is trusted at the next start")
+        else:
+            log.warning("worker did not stop cleanly (%s): the next start restores its tables "
+                        "from the changelog", why)
+        limiter.flush()
+        raise
