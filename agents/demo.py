@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -25,7 +28,95 @@ COLOURS = {"negative": "\033[31m", "positive": "\033[32m", "neutral": "\033[37m"
 RESET = "\033[0m"
 
 
+class DemoError(RuntimeError):
+    """The demo can't start; the message says why and what to do."""
+
+
+class DemoStopped(BaseException):  # a stop request, like KeyboardInterrupt
+    """SIGTERM or SIGHUP: stop like Ctrl-C does."""
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    raise DemoStopped(signum)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def listening_pids(port: int) -> set[int]:
+    """Processes listening on TCP port (Linux /proc; empty where it can't tell)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            listening = len(fields) > 9 and fields[3] == "0A"  # TCP_LISTEN
+            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    pids: set[int] = set()
+    if not inodes:
+        return pids
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            for fd in (proc_dir / "fd").iterdir():
+                if os.readlink(fd) in wanted:
+                    pids.add(int(proc_dir.name))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+def _describe_owner(host: str, port: int) -> str:
+    pids = sorted(listening_pids(port))
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "agents.cli worker" in cmdline or "mentionwatch worker" in cmdline:
+            return (f"by a mentionwatch worker (pid {pid}), perhaps left by an earlier demo: "
+                    f"stop it with `kill {pid}`")
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1) as response:
+            if response.status == 200:
+                return ("by something answering /healthz like a mentionwatch worker"
+                        + (f" (pid {pids[0]}): stop it with `kill {pids[0]}`" if pids else
+                           ": stop it"))
+    except OSError:
+        pass
+    return f"by another process (pid {pids[0]})" if pids else "by another process"
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Fail before starting anything when a port the worker needs is taken: the demo must
+    not take someone else's process for its worker."""
+    ports = [("MENTIONWATCH_WEB_PORT", settings.web_host, settings.web_port)]
+    if settings.metrics_port:
+        ports.append(("MENTIONWATCH_METRICS_PORT", settings.metrics_host, settings.metrics_port))
+    for variable, host, port in ports:
+        if port_in_use(host, port):
+            raise DemoError(
+                f"port {port} on {host} ({variable}) is already in use "
+                f"{_describe_owner(host, port)}; or set {variable} to a free port")
+
+
 def wait_healthy(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """True once our worker answers /healthz. Its port was free before we started it; the
+    answer counts only while it is alive and, where /proc tells, it is the one listening."""
     url = f"http://{settings.web_host}:{settings.web_port}/healthz"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -33,7 +124,9 @@ def wait_healthy(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: f
             return False
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
+                listeners = listening_pids(settings.web_port)
+                if (response.status == 200 and proc.poll() is None
+                        and (not listeners or listeners == {proc.pid})):
                     return True
         except OSError:
             pass
@@ -88,30 +181,40 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
     from agents.topics import ensure_topics
 
     colour = sys.stdout.isatty()
+    try:
+        check_ports_free(settings)
+    except DemoError as exc:
+        print(f"mentionwatch demo: {exc}", file=sys.stderr)
+        return 1
+    # SIGTERM and SIGHUP (a closed terminal) stop the demo like Ctrl-C: worker, then broker.
+    previous = {signum: signal.signal(signum, _on_stop_signal)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
     print("mentionwatch demo: starting the local Kafka broker ...", flush=True)
     was_running = broker.status(settings)[0]
-    print(broker.start(settings), flush=True)
-    for line in ensure_topics(settings):
-        print("topic", line)
-    env = {}
-    if not os.environ.get("MENTIONWATCH_BRANDS_FILE"):
-        env["MENTIONWATCH_BRANDS_FILE"] = str(DEMO_BRANDS_FILE)
-    brands_file = Path(env.get("MENTIONWATCH_BRANDS_FILE")
-                       or os.environ["MENTIONWATCH_BRANDS_FILE"])
-    config = parse_brand_config(brands_file.read_text(encoding="utf-8"), source=str(brands_file))
-    # The demo's mentions are generated live: a short lateness shows answers within seconds.
-    for name, value in (("MENTIONWATCH_ALLOWED_LATENESS_SECONDS", "2"),
-                        ("MENTIONWATCH_IDLE_GRACE_SECONDS", "5"),
-                        ("MENTIONWATCH_TICK_INTERVAL_SECONDS", "1")):
-        if not os.environ.get(name):
-            env[name] = value
-    log_path = settings.home / "logs" / "demo-worker.log"
-    worker = start_worker(settings, log_path, env)
-    print(f"starting a worker (log: {log_path}) ...", flush=True)
+    worker: subprocess.Popen[bytes] | None = None
     counts: Counter[str] = Counter()
     producer = None
     consumer = None
     try:
+        print(broker.start(settings), flush=True)
+        for line in ensure_topics(settings):
+            print("topic", line)
+        env = {}
+        if not os.environ.get("MENTIONWATCH_BRANDS_FILE"):
+            env["MENTIONWATCH_BRANDS_FILE"] = str(DEMO_BRANDS_FILE)
+        brands_file = Path(env.get("MENTIONWATCH_BRANDS_FILE")
+                           or os.environ["MENTIONWATCH_BRANDS_FILE"])
+        config = parse_brand_config(brands_file.read_text(encoding="utf-8"),
+                                    source=str(brands_file))
+        # The demo's mentions are generated live: a short lateness shows answers within seconds.
+        for name, value in (("MENTIONWATCH_ALLOWED_LATENESS_SECONDS", "2"),
+                            ("MENTIONWATCH_IDLE_GRACE_SECONDS", "5"),
+                            ("MENTIONWATCH_TICK_INTERVAL_SECONDS", "1")):
+            if not os.environ.get(name):
+                env[name] = value
+        log_path = settings.home / "logs" / "demo-worker.log"
+        worker = start_worker(settings, log_path, env)
+        print(f"starting a worker (log: {log_path}) ...", flush=True)
         if not wait_healthy(settings, worker, 120):
             print(f"the worker did not come up; see {log_path}", file=sys.stderr)
             return 1
@@ -152,20 +255,31 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
                 print(f"the worker stopped unexpectedly; see {log_path}", file=sys.stderr)
                 return 1
         return 0
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
+    except (KeyboardInterrupt, DemoStopped):
+        _say("\nstopping ...")
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
-        if producer is not None:
-            producer.close()
-        if consumer is not None:
-            consumer.close()
-        stop_process(worker)
+        # A second Ctrl-C, SIGTERM or hang-up must not skip the cleanup.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        for client in (producer, consumer):
+            if client is not None:
+                with contextlib.suppress(Exception):  # the broker may be gone already
+                    client.close()
+        if worker is not None:
+            stop_process(worker)
         if not was_running:
-            print(broker.stop(settings))
-        print("demo summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            _say(broker.stop(settings))
+        _say("demo summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _say(text: str) -> None:
+    """print() that a closed terminal (SIGHUP) can't turn into a skipped cleanup."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
 
 
 def _transition_line(event: dict[str, Any], colour: bool) -> str:
