@@ -130,7 +130,7 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
             for sk, value in tracker.on_post(key, None, post, now, now).store:
                 assert value is not None
                 table[sk] = value
-        tracker.on_flushed(tracker.flush_point())  # the opened events are confirmed
+        tracker.confirm(tracker.flush_point())  # the opened events are confirmed
         started = time.perf_counter()
         gauges([tracker], now, config.share_window_ms, str)
         gauge_s = time.perf_counter() - started

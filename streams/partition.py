@@ -13,11 +13,12 @@ our events wait in the producer's buffer. Two rules make every crash equivalent 
    again (faust commits offsets only after flushing the producer).
 2. A stored state never claims an announcement that might be lost: every transition it
    announces is also kept in the state's *outbox*, with the partition's sequence number of the
-   step that made it, until a producer flush confirms that sequence (the shell calls
-   flush_point, flushes, then on_flushed, whose Step stores the partition's marker). On
-   recovery the tracker sends again every outbox entry at or past the marker's confirmed
-   sequence. Events carry deterministic ids (Transition.event_id), so a repeat is recognisable
-   as one; a redelivered record re-derives the same transitions with the same ids.
+   step that made it (Step.seq), until the shell confirms that sequence: when the deliveries
+   of every step below it were acknowledged, or a producer flush succeeded (flush_point before
+   the flush). confirm's Step stores the partition's marker. On recovery the tracker sends
+   again every outbox entry at or past the marker's confirmed sequence. Events carry
+   deterministic ids (Transition.event_id), so a repeat is recognisable as one; a redelivered
+   record re-derives the same transitions with the same ids.
 
 A confirmed entry leaves the outbox the next time its thread is written; the marker makes sure
 it is not sent again meanwhile.
@@ -35,6 +36,7 @@ from streams.brands import BrandConfig
 from streams.clock import PartitionClock
 from streams.tracking import (
     ItemStatus,
+    OutboxEntry,
     OutboxRow,
     Post,
     ThreadState,
@@ -101,15 +103,17 @@ class Marker:
 
 @dataclass(slots=True)
 class Step:
-    """What the shell does, in this order: send `send` (new transitions, counted in metrics)
-    and `resend` (outbox entries of a recovered state, not counted again), then write `store`
-    (table key → value; None deletes the key). `more_due`: aging stopped at its budget, come
-    back after the records already waiting."""
+    """What the shell does, in this order: send `resend` (outbox entries of a recovered state,
+    with their own sequences: not counted again) and `send` (new transitions of sequence
+    `seq`, counted in metrics), then write `store` (table key → value; None deletes the key).
+    `more_due`: aging stopped at its budget, come back after the records already waiting.
+    A sequence may be confirmed only once every event sent with a smaller one is delivered."""
 
     store: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     send: list[Transition] = field(default_factory=list)
-    resend: list[Transition] = field(default_factory=list)
+    resend: list[OutboxEntry] = field(default_factory=list)
     more_due: bool = False
+    seq: int | None = None  # the outbox sequence of `send` (None: nothing new to send)
 
 
 @dataclass(slots=True)
@@ -179,10 +183,10 @@ class PartitionTracker:
             for entry in outbox_entries(outbox, state.key):
                 top = max(top, entry.seq + 1)
                 if entry.seq >= confirmed:
-                    step.resend.append(entry.transition)
+                    step.resend.append(entry)
             self._index(key, state, now_ms)
         self.confirmed_seq = confirmed
-        self.next_seq = max(self.next_seq, top, confirmed)
+        self.next_seq = max(self.next_seq, top, confirmed)  # above every stored entry
         return step
 
     # -- records ------------------------------------------------------------------------------
@@ -197,7 +201,9 @@ class PartitionTracker:
         if stored is not None:
             state, outbox = from_json_with_outbox(stored)
         new_state, transitions = apply_post(state, post, self.config, now_ms)
-        return self._write(key, state, outbox, new_state, transitions, now_ms)
+        step = Step()
+        self._write(step, key, state, outbox, new_state, transitions, now_ms)
+        return self._sequenced(step)
 
     # -- time ---------------------------------------------------------------------------------
     def on_tick(self, load: Callable[[bytes], bytes | None], wall_ms: int,
@@ -211,7 +217,7 @@ class PartitionTracker:
         while self.due and self.due[0][0] <= now_ms:
             if budget == 0:
                 step.more_due = True
-                return step
+                return self._sequenced(step)
             budget -= 1
             due, key = heapq.heappop(self.due)
             if self.due_at.get(key) != due:
@@ -225,23 +231,19 @@ class PartitionTracker:
             new_state, transitions = advance(state, self.config, now_ms)
             # Never drop a state in the step that announces something: its outbox goes too.
             kept = new_state if transitions else compact(new_state, now_ms, self.retention_ms)
-            one = self._write(key, state, outbox, kept, transitions, now_ms,
-                              force=kept is not new_state)
-            step.store.extend(one.store)
-            step.send.extend(one.send)
-        return step
+            self._write(step, key, state, outbox, kept, transitions, now_ms,
+                        force=kept is not new_state)
+        return self._sequenced(step)
 
     def flush_point(self) -> int:
-        """Call right before flushing the producer: every entry with a smaller sequence has
-        been handed to the producer. Pass it to on_flushed once the flush succeeded."""
-        # Entries made so far have seq <= next_seq < point; later ones get point or more.
-        point = self.next_seq + 1
-        self.next_seq = point
-        return point
+        """The sequence of the next step: every entry made so far has a smaller one. Take it
+        right before flushing the producer and pass it to confirm once the flush succeeded."""
+        return self.next_seq
 
-    def on_flushed(self, point: int) -> Step:
-        """The producer flushed everything handed to it before flush_point returned `point`:
-        store the marker (if it says anything new)."""
+    def confirm(self, point: int) -> Step:
+        """Every event of the steps with a sequence below `point` is durably on
+        complaints.events (a flush succeeded, or each send's delivery was acknowledged): store
+        the marker (if it says anything new)."""
         if point > self.confirmed_seq:
             self.confirmed_seq = point
         marker = Marker(self.confirmed_seq, self.clock.max_event_ms, self.clock.floor_ms)
@@ -258,10 +260,17 @@ class PartitionTracker:
         return self.statuses.values()
 
     # -- internals ----------------------------------------------------------------------------
-    def _write(self, key: bytes, old: ThreadState | None, outbox: list[OutboxRow],
-               new: ThreadState | None, transitions: list[Transition], now_ms: int,
-               force: bool = False) -> Step:
-        step = Step()
+    def _sequenced(self, step: Step) -> Step:
+        """A step that sends anything takes the next sequence (its outbox rows carry it)."""
+        if step.send:
+            step.seq = self.next_seq
+            self.next_seq += 1
+        return step
+
+    def _write(self, step: Step, key: bytes, old: ThreadState | None,
+               outbox: list[OutboxRow], new: ThreadState | None,
+               transitions: list[Transition], now_ms: int, force: bool = False) -> None:
+        """Add one thread's write to `step`, whose sequence (next_seq) _sequenced assigns."""
         confirmed = self.confirmed_seq
         kept = [row for row in outbox if row[0] >= confirmed]
         changed = len(kept) != len(outbox)
@@ -269,17 +278,16 @@ class PartitionTracker:
             seq = self.next_seq
             kept.extend(outbox_row(seq, t) for t in transitions)
             changed = True
-            step.send = transitions
+            step.send.extend(transitions)
         if new is None:
             if old is not None or outbox:
                 step.store.append((key, None))
             self.statuses.pop(key, None)
             self.due_at.pop(key, None)
-            return step
+            return
         if new is not old or changed or force:
             step.store.append((key, to_json(new, kept)))
         self._index(key, new, now_ms)
-        return step
 
     def _index(self, key: bytes, state: ThreadState, now_ms: int | None) -> None:
         # Judged no earlier than the state's own clock: what it announced (an item ignored
