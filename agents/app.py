@@ -6,17 +6,21 @@ Kafka, the core, Prometheus and HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import faust
 from faust.web import Request, Response, View
 
 from agents import faust_compat
 from agents.config import Settings
+from agents.disk import free_bytes
 from agents.metrics import Metrics
 from agents.offsets import GapGuard
 from agents.partitioning import partition_for
@@ -25,15 +29,17 @@ from schemas.codec import (
     decode_mention,
     encode_dead_letter,
     encode_enriched,
-    encode_mention,
-    mention_from_dict,
 )
 from streams.brands import BrandConfig
 from streams.classification import Classifier
-from streams.enrich import UnroutableMention, enrich, producer_key
+from streams.enrich import UnroutableMention, enrich
 from streams.event_time import future_dated_detail, future_excess_ms
 
 log = logging.getLogger("mentionwatch")
+
+# Free space on the state directory's disk before a worker stopped by a full disk starts again.
+DISK_SPACE_NEEDED = 64 * 2**20
+DISK_POLL_S = 5.0
 
 
 def produced_ms(message: Any) -> int | None:
@@ -106,14 +112,16 @@ class Pipeline:
         self._register_web()
 
     async def produce(self, topic: str, key: bytes, value: bytes, partition: int,
-                      timestamp_s: float | None = None) -> None:
+                      timestamp_s: float | None = None) -> asyncio.Future[Any]:
         """Hand a record to the producer, for the agent's outputs. Straight to faust's producer
         rather than Topic.send: that path's futures, callbacks and sensors cost more per record
         than the send itself (docs/performance.md). Delivery is still at least once: faust
         flushes the producer before it commits the offsets of the records that caused these.
         The partition is the one the default partitioner gives the key (partition_for), known
-        already where this is called. timestamp_s: the record timestamp (None: now)."""
-        await self.app.producer.send(topic, key, value, partition, timestamp_s, None)
+        already where this is called. timestamp_s: the record timestamp (None: now). Returns
+        the delivery's future."""
+        future = await self.app.producer.send(topic, key, value, partition, timestamp_s, None)
+        return cast("asyncio.Future[Any]", future)
 
     # -- readiness ------------------------------------------------------------------------------
     def not_ready_reasons(self) -> list[str]:
@@ -126,6 +134,25 @@ class Pipeline:
             reasons.append("no partition of the work topics is assigned to this worker")
         reasons.extend(self.tracker.health_problems())
         return reasons
+
+    # -- a full disk ----------------------------------------------------------------------------
+    async def wait_out_full_disk(self, exc: BaseException) -> NoReturn:
+        """The state directory's disk is full. RocksDB refuses every write after that, even
+        once space is back, so: stop processing (the record in hand stays uncommitted), say so
+        once, report not ready, and when space is back start this worker again in the same
+        process (exec): it restores its tables from the changelog, as after any crash."""
+        home = self.settings.state_dir
+        self.tracker.problems["disk"] = (
+            f"the disk of {home} is full: processing paused until "
+            f"{DISK_SPACE_NEEDED // 2**20} MiB are free")
+        log.error("the disk of %s is full (%s): processing paused; the worker starts again by "
+                  "itself once %d MiB are free", home, exc, DISK_SPACE_NEEDED // 2**20)
+        while free_bytes(home) < DISK_SPACE_NEEDED:
+            await asyncio.sleep(DISK_POLL_S)
+        log.warning("%d MiB free again on the disk of %s: restarting the worker, which "
+                    "restores its tables from the changelog", free_bytes(home) // 2**20, home)
+        logging.shutdown()
+        os.execv(sys.executable, sys.orig_argv)
 
     # -- dead letters -------------------------------------------------------------------------
     async def processing_error(self, exc: Exception, message: Any) -> None:

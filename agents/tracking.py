@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agents import faust_compat
+from agents.disk import is_disk_full
 from agents.partitioning import partition_for
 from schemas.codec import DecodeError, decode_enriched
 from streams.brands import BrandConfig
@@ -45,6 +47,8 @@ AGE_BATCH = 256
 # A flush that takes longer means the broker is unreachable: give up until the next tick (the
 # outbox keeps what wasn't confirmed).
 FLUSH_TIMEOUT_S = 5.0
+# How often a busy partition stores its marker (a table write): what a crash sends again.
+CONFIRM_INTERVAL_S = 1.0
 # The broker counts as unreachable (not ready) when no flush succeeded for this long.
 BROKER_SILENCE_S = 30.0
 
@@ -120,10 +124,17 @@ class Tracker:
         self.processed = self.metrics.processed.labels(agent="tracking")
         self.partitions = s.partitions
         self.event_partitions: dict[bytes, int] = {}  # brand → partition of complaints.events
+        # Per partition: (outbox sequence, delivery future) of each event sent, oldest first.
+        self.deliveries: dict[int, deque[tuple[int, asyncio.Future[Any]]]] = {}
+        self.confirmed_at: dict[int, float] = {}
+        self.recovered: set[int] = set()  # partitions recovered since the last assignment
         app.timer(s.tick_interval_s)(self._tick)
 
         async def _on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
-            self.needs_rebuild = True  # tables were restored: derive the index again
+            # Tables were restored: every partition is recovered once more before use (by the
+            # agent at its first record or tick of it, or by the timer, whichever comes first).
+            self.needs_rebuild = True
+            self.recovered.clear()
 
         app.on_rebalance_complete.connect(_on_rebalance)  # type: ignore[arg-type]
 
@@ -167,37 +178,69 @@ class Tracker:
         self.processed.inc()
         produced_ms = int(message.timestamp * 1000) if message.timestamp else None
         try:
-            tracker = self._tracker(message.partition)
+            tracker = await self._recovered(message.partition)
             step = tracker.on_post(key, faust_compat.table_get(self.table, key), post,
                                    observed_event_ms(post.created_at_ms, produced_ms),
                                    int(time.time() * 1000))
         except Exception as exc:  # a bug must not stop the stream or lose the record
             await self.pipeline.processing_error(exc, message)
             return
-        await self._carry_out(step)
+        await self._carry_out(step, tracker)
+        await self._confirm(tracker)
 
-    async def _carry_out(self, step: Step) -> None:
+    async def _carry_out(self, step: Step, tracker: PartitionTracker) -> None:
         """Send, then store: a state is stored only after the events it announces were handed
-        to the producer (and it keeps them in its outbox until a flush confirms them)."""
-        for t in step.resend:
-            await self._send(t)
+        to the producer (and it keeps them in its outbox until their delivery is confirmed)."""
+        deliveries = self.deliveries.setdefault(tracker.partition, deque())
+        for entry in step.resend:
+            deliveries.append((entry.seq, await self._send(entry.transition)))
         for t in step.send:
-            await self._send(t)
+            assert step.seq is not None
+            deliveries.append((step.seq, await self._send(t)))
             self._count(t)
         for key, value in step.store:
-            if value is None:
-                if faust_compat.table_get(self.table, key) is not None:
-                    del self.table[key]
-            else:
-                self.table[key] = value
+            try:
+                if value is None:
+                    if faust_compat.table_get(self.table, key) is not None:
+                        del self.table[key]
+                else:
+                    self.table[key] = value
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                await self.pipeline.wait_out_full_disk(exc)  # does not return
 
-    async def _send(self, t: Transition) -> None:
+    async def _send(self, t: Transition) -> asyncio.Future[Any]:
         key = t.brand.encode()
         partition = self.event_partitions.get(key)
         if partition is None:
             partition = self.event_partitions[key] = partition_for(key, self.partitions)
-        await self.pipeline.produce(self.settings.topic_events, key,
-                                    orjson.dumps(transition_to_dict(t)), partition)
+        return await self.pipeline.produce(self.settings.topic_events, key,
+                                           orjson.dumps(transition_to_dict(t)), partition)
+
+    async def _confirm(self, tracker: PartitionTracker, now: bool = False) -> None:
+        """Store the partition's marker up to the first step whose events aren't all delivered
+        yet (at most once per CONFIRM_INTERVAL_S, unless now). A failed delivery stops
+        confirmation and has the timer rebuild the index, which sends the outboxes again."""
+        mono = time.monotonic()
+        if not now and mono - self.confirmed_at.get(tracker.partition, 0.0) < CONFIRM_INTERVAL_S:
+            return
+        self.confirmed_at[tracker.partition] = mono
+        pending: list[tuple[int, asyncio.Future[Any]]] = []
+        for seq, future in self.deliveries.get(tracker.partition, ()):
+            if not future.done():
+                pending.append((seq, future))
+            elif future.cancelled() or future.exception() is not None:
+                log.error("partition %d: an event could not be delivered (%s); its outbox is "
+                          "sent again", tracker.partition,
+                          "cancelled" if future.cancelled() else future.exception())
+                self.needs_rebuild = True
+                return
+        self.deliveries[tracker.partition] = deque(pending)
+        # Resent entries come in any order of sequence: the smallest pending one bounds it.
+        point = min((seq for seq, _ in pending), default=tracker.flush_point())
+        if point > tracker.confirmed_seq:
+            await self._carry_out(tracker.confirm(point), tracker)
 
     def _count(self, t: Transition) -> None:
         if not t.complaint:
@@ -220,32 +263,42 @@ class Tracker:
             if t.first_response_ms is not None:
                 m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
 
+    async def _recovered(self, partition: int) -> PartitionTracker:
+        """The partition's tracker, recovered from the table first if this assignment hasn't
+        been yet: a record that arrives before the timer's rebuild must not be judged by an
+        empty index (nor its events be sent again by the rebuild as unconfirmed)."""
+        tracker = self.trackers.get(partition)
+        if tracker is None or partition not in self.recovered:
+            for p, step in self._rebuild(frozenset((partition,))):
+                await self._carry_out(step, self.trackers[p])
+                self.metrics.resent_events.inc(len(step.resend))
+            tracker = self.trackers[partition]
+        return tracker
+
     # -- the timer ----------------------------------------------------------------------------
-    def _rebuild(self, active: frozenset[int]) -> list[Step]:
-        """After an assignment or a restart: derive each partition's index from the restored
-        table, and collect what its outboxes say might not have been sent."""
+    def _rebuild(self, partitions: frozenset[int]) -> list[tuple[int, Step]]:
+        """After an assignment or a restart: derive these partitions' indexes from the restored
+        table, and collect what their outboxes say might not have been sent."""
         wall_ms = int(time.time() * 1000)
-        for p in list(self.trackers):
-            if p not in active:
-                del self.trackers[p]
-        values: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in active}
+        values: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in partitions}
         for key, raw in self.table.items():
             marked = marker_partition(key)
             p = partition_for(key, self.partitions) if marked is None else marked
             if p in values and raw is not None:
                 values[p].append((key, raw))
         steps = []
-        for p in sorted(active):
+        for p in sorted(partitions):
             tracker = self._tracker(p)
-            steps.append(tracker.recover(values[p], wall_ms))
+            self.deliveries.pop(p, None)  # what they would confirm, the outboxes send again
+            steps.append((p, tracker.recover(values[p], wall_ms)))
+            self.recovered.add(p)
             if tracker.undecodable:
                 log.error("partition %d: %d stored values are not tracking states; left as "
                           "they are", p, len(tracker.undecodable))
-        self.assigned = active
-        self.needs_rebuild = False
-        resent = sum(len(step.resend) for step in steps)
+        resent = sum(len(step.resend) for _, step in steps)
         log.info("tracking index rebuilt for partitions %s (%d keys, %d unconfirmed events "
-                 "sent again)", sorted(active), sum(len(v) for v in values.values()), resent)
+                 "sent again)", sorted(partitions), sum(len(v) for v in values.values()),
+                 resent)
         return steps
 
     async def _tick(self) -> None:
@@ -255,8 +308,17 @@ class Tracker:
             return
         active = faust_compat.active_partitions(app, self.settings.topic_raw)
         if self.needs_rebuild or active != self.assigned:
-            for step in self._rebuild(active):
-                await self._carry_out(step)
+            self.needs_rebuild = False
+            self.assigned = active
+            log.info("tracking partitions assigned: %s", sorted(active))
+            for p in list(self.trackers):
+                if p not in active:
+                    del self.trackers[p]
+                    self.deliveries.pop(p, None)
+        missing = frozenset(p for p in active if p not in self.recovered)
+        if missing:
+            for partition, step in self._rebuild(missing):
+                await self._carry_out(step, self.trackers[partition])
                 self.metrics.resent_events.inc(len(step.resend))
         for p in sorted(active):
             await self.ticks_topic.send(key=b"tick", value=b"", partition=p)
@@ -267,18 +329,17 @@ class Tracker:
     async def age_partition(self, partition: int) -> None:
         """Runs in the agent, on a tick of `partition`: decide what time alone decides, compact,
         then confirm what was sent (flush) and store the partition's marker."""
-        tracker = self.trackers.get(partition)
-        if tracker is None:
+        if partition not in self.assigned:
             return
+        tracker = await self._recovered(partition)
         step = tracker.on_tick(lambda key: faust_compat.table_get(self.table, key),
                                int(time.time() * 1000), AGE_BATCH)
-        await self._carry_out(step)
+        await self._carry_out(step, tracker)
         if step.more_due:
             # More is due (the clock jumped: a burst after a quiet spell, a restart). Come back
             # after the records already waiting, so new mentions aren't held up behind
             # thousands of announcements.
             await self.ticks_topic.send(key=b"tick", value=b"", partition=partition)
-        point = tracker.flush_point()
         try:
             await asyncio.wait_for(self.pipeline.app.producer.flush(), FLUSH_TIMEOUT_S)
         except TimeoutError:
@@ -286,7 +347,7 @@ class Tracker:
                         "events stay in their outboxes", partition, FLUSH_TIMEOUT_S)
             return
         self.last_flush_ok = time.monotonic()
-        await self._carry_out(tracker.on_flushed(point))
+        await self._confirm(tracker, now=True)  # every delivery is done after a flush
 
     def _lag(self) -> dict[tuple[str, int], int]:
         """Lag of the work topics only: changelog and assignor topics are never read back."""

@@ -90,7 +90,10 @@ class Stack:
         return load_settings({**self.env, **extra})
 
     def start_worker(self, name: str = "w1", **extra_env: str) -> Worker:
-        web_port, metrics_port = free_port(), free_port()
+        """A worker subprocess; MENTIONWATCH_WEB_PORT/METRICS_PORT in extra_env reuse ports
+        (and so the state directory of an earlier worker)."""
+        web_port = int(extra_env.get("MENTIONWATCH_WEB_PORT") or free_port())
+        metrics_port = int(extra_env.get("MENTIONWATCH_METRICS_PORT") or free_port())
         env = dict(os.environ)
         env.update(self.env)
         env.update({"MENTIONWATCH_WEB_PORT": str(web_port),

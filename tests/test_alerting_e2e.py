@@ -325,7 +325,7 @@ def prom_query(prometheus: Service, expr: str) -> list[dict[str, Any]]:
 def wait_for_assignment(worker: Worker, timeout_s: float = 90.0) -> None:
     """Until the worker's tracking agent owns partitions (its index was built for them)."""
     deadline = time.monotonic() + timeout_s
-    pattern = re.compile(r"tracking index rebuilt for partitions \[(\d[0-9, ]*)\]")
+    pattern = re.compile(r"tracking partitions assigned: \[(\d[0-9, ]*)\]")
     while time.monotonic() < deadline:
         if not worker.alive():
             pytest.fail(f"worker exited:\n{worker.log()}")

@@ -200,7 +200,7 @@ def _wait_for_balanced_group(workers: list[Any], partitions: int, timeout_s: flo
     while time.monotonic() < deadline:
         latest = []
         for w in workers:
-            found = re.findall(r"tracking index rebuilt for partitions \[([0-9, ]*)\]",
+            found = re.findall(r"tracking partitions assigned: \[([0-9, ]*)\]",
                                w.log_path.read_text(errors="replace"))
             latest.append({int(x) for x in found[-1].split(",") if x.strip()} if found else set())
         if all(latest) and sum(map(len, latest)) == partitions and set().union(*latest) == set(
