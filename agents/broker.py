@@ -247,7 +247,7 @@ def start(settings: Settings, *, wait_s: float = 180.0) -> str:
     if not (paths.data / "meta.properties").exists():
         # A new cluster: table stores of local workers belong to the old one (their changelog
         # offsets would not exist any more), so they go too.
-        for stale in sorted(settings.home.glob("worker-*")):
+        for stale in [*settings.home.glob("worker-*"), settings.home / "state"]:
             shutil.rmtree(stale, ignore_errors=True)
         cluster_id = _cluster_id()
         fmt = subprocess.run(

@@ -79,7 +79,12 @@ def worker() -> None:
     """Run a worker (enrich, complaint tracking, metrics, HTTP ingest)."""
     from agents.worker import run_worker
 
-    run_worker(_settings())
+    settings = _settings()
+    try:
+        run_worker(settings)
+    except ConfigError as exc:  # e.g. another installation's state directory
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -152,8 +157,8 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         output.write_text(report, encoding="utf-8")
     rate = stats.read / stats.seconds if stats.seconds else 0.0
     click.echo(f"replayed {stats.read} records of {stats.source} ({stats.in_range} in range, "
-               f"{stats.invalid} "
-               f"invalid, {stats.unroutable} unroutable) in {stats.seconds:.2f}s "
+               f"{stats.invalid} invalid, {stats.future_dated} future-dated, "
+               f"{stats.unroutable} unroutable) in {stats.seconds:.2f}s "
                f"({rate:,.0f} records/s, {stats.workers} "
                f"{'process' if stats.workers == 1 else 'processes'})"
                + (f"; {stats.moved} handed between processes" if stats.workers > 1 else ""),

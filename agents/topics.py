@@ -17,8 +17,13 @@ class TopicSpec:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
-        # Raw mentions are the audit record: kept until the operator deletes them.
-        TopicSpec(settings.topic_raw, {"retention.ms": "-1", "max.message.bytes": "1048588"}),
+        # Raw mentions are the audit record: kept until the operator deletes them. A record
+        # timestamp is the time the mention was produced, which the worker and replay check
+        # created_at against (streams/event_time.py): the broker refuses one stamped beyond the
+        # same tolerance ahead of its own clock, so no producer can forge its way past.
+        TopicSpec(settings.topic_raw, {
+            "retention.ms": "-1", "max.message.bytes": "1048588",
+            "message.timestamp.after.max.ms": str(int(settings.max_future_s * 1000))}),
         # Kept as long: `replay --source enriched` audits the classifications recorded live.
         TopicSpec(settings.topic_enriched, {"retention.ms": "-1"}),
         # Dead letters wait for a human: keep them as long as raw mentions.

@@ -64,7 +64,8 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
                           capture_output=True, check=False)
     if done.returncode != 0:
-        pytest.skip("can't mount a small tmpfs here (needs root)")
+        pytest.fail("can't mount a small tmpfs here (needs root, as CI and the sessions run): "
+                    f"{done.stderr.decode(errors='replace')}")
     try:
         yield mount
     finally:

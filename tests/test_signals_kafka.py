@@ -133,8 +133,6 @@ def test_another_installations_state_is_refused(stack: Stack, tmp_path: Path) ->
     assert "refusing to use another installation's state" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="agents/cli.py's worker command must turn ConfigError "
-                   "from run_worker into a message and exit code 2 (not mine to change)")
 def test_another_installations_state_exits_2_without_a_traceback(stack: Stack,
                                                                   tmp_path: Path) -> None:
     done = _foreign_run(stack, tmp_path)
