@@ -1,7 +1,7 @@
-"""Stress test, run by hand (not collected by the suite: see docs/operations.md, "Rebalances"):
+"""Stress test (in the suite since issue 12; see docs/operations.md, "Rebalances"):
 a second worker joins while the first works through a burst; live must still equal replay.
 
-    pytest tests/stress_join_mid_burst.py
+    pytest tests/test_stress_join_mid_burst.py
 """
 from __future__ import annotations
 
