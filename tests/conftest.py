@@ -165,3 +165,23 @@ def consume_all(bootstrap: str, topic: str, *, expected: int, timeout_s: float =
     finally:
         consumer.close()
     return records
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A broker of this test's own, on free ports, to stop under a worker (never the shared
+    one)."""
+    from agents import broker
+    from agents.topics import ensure_topics
+
+    monkeypatch.setenv("MENTIONWATCH_KAFKA_CONTROLLER_PORT", str(free_port()))
+    monkeypatch.setenv("MENTIONWATCH_KAFKA_HEAP", "384m")
+    stack = Stack(bootstrap=f"127.0.0.1:{free_port()}", prefix=f"o{uuid.uuid4().hex[:6]}.",
+                  home=tmp_path / "own", partitions=2)
+    settings = stack.settings()
+    broker.start(settings)
+    try:
+        ensure_topics(settings)
+        yield stack
+    finally:
+        broker.stop(settings)

@@ -16,8 +16,10 @@ Missing binaries fail the test (run deploy/install-debian-packages.sh); nothing 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -554,3 +556,57 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     print(f"resolution latency (answers produced -> webhook resolved): {resolution_s:.1f}s "
           f"[worker cleared {since('cleared', answered_s)}]")
     print(f"total test runtime: {total_s:.1f}s")
+
+
+def test_an_idle_worker_restarted_after_complaints_were_decided_fires_nothing(
+        stack: Stack, tmp_path: Path, webhook: Webhook, services: Services) -> None:
+    """Issue 12, 2 and 4: after a restart, complaints ignored long ago came back as open
+    (MentionwatchComplaintPastSLA fired for them) and faust's changelog topics counted as lag
+    (MentionwatchPipelineStalled). Complaints go overdue and ignored, the worker is restarted
+    on the same ports and state directory, and Prometheus, evaluating the real rules every
+    second, may show no alert at all, not even pending."""
+    brands_file = tmp_path / "brands.toml"
+    brands_file.write_text(BRANDS_TOML.replace('ignore_after = "1h"', 'ignore_after = "10s"'))
+    env = {"MENTIONWATCH_BRANDS_FILE": str(brands_file),
+           "MENTIONWATCH_TICK_INTERVAL_SECONDS": "0.5",
+           "MENTIONWATCH_ALLOWED_LATENESS_SECONDS": "0",
+           "MENTIONWATCH_IDLE_GRACE_SECONDS": "1"}
+    worker = stack.start_worker("before", **env)
+    wait_for_assignment(worker)
+    created_ms = _now_ms()
+    produce(stack, [complaint(i, text, created_ms) for i, text in enumerate(COMPLAINTS)])
+    metrics_url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        text = _try_get(metrics_url)
+        if (_acme_value(text, "mentionwatch_complaints_ignored_total") == len(COMPLAINTS)
+                and not _acme_value(text, "mentionwatch_complaints_open")):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the complaints were never ignored:\n{_try_get(metrics_url)}")
+    os.killpg(worker.proc.pid, signal.SIGTERM)
+    assert worker.proc.wait(timeout=40) == 0, worker.log()
+    restarted = stack.start_worker("after", MENTIONWATCH_WEB_PORT=str(worker.web_port),
+                                   MENTIONWATCH_METRICS_PORT=str(worker.metrics_port), **env)
+    wait_for_assignment(restarted)
+    alertmanager = start_alertmanager(services, webhook.url)
+    prometheus = start_prometheus(services, restarted.metrics_port, alertmanager)
+    chain = Chain(restarted, prometheus, alertmanager, webhook)
+
+    def scraped_a_while() -> bool:
+        try:
+            up = prom_query(prometheus, 'count_over_time(up{job="mentionwatch"}[30s]) >= 20')
+        except (OSError, ValueError, KeyError, urllib.error.URLError):
+            return False
+        return bool(up)
+
+    wait_until(chain, "30 s of scrapes of the restarted worker", 90, scraped_a_while)
+    alerts = json.loads(_http_get(f"{prometheus.url}/api/v1/alerts"))["data"]["alerts"]
+    assert alerts == [], chain.diagnostics()
+    text = chain.metrics()
+    assert not _acme_value(text, "mentionwatch_complaints_open"), chain.diagnostics()
+    assert not _acme_value(text, "mentionwatch_complaints_overdue"), chain.diagnostics()
+    lag = [value for _, value in _samples(text, "mentionwatch_consumer_lag_records")]
+    assert lag and sum(lag) == 0, chain.diagnostics()
+    assert _acme_value(text, "mentionwatch_complaints_ignored_window") == len(COMPLAINTS)

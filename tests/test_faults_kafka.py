@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -207,3 +208,42 @@ def test_a_future_dated_mention_is_dead_lettered_and_moves_no_clock(stack: Stack
     assert rep.returncode == 0, rep.stderr
     assert "0 invalid, 1 future-dated" in rep.stderr  # the same rule as live
     _wait_for_live_equal_replay(stack, json.loads(out.read_text()), worker)
+
+
+def test_a_broker_outage_of_60_s_mid_stream_changes_no_number(own_broker: Stack,
+                                                               tmp_path: Path) -> None:
+    """The broker (this test's own) stops for 60 s under a working worker: the worker says it
+    is not ready, logs the outage in a bounded number of lines, and once the broker is back
+    every number is what replay says."""
+    from agents import broker
+
+    stack = own_broker
+    settings = stack.settings()
+    mentions = _stream(1200, seed=71, partitions=stack.partitions)
+    worker = stack.start_worker("w1", **LIVE_ENV)
+    _produce(stack, mentions[:600], keyed_by_customer=True)
+    _wait_for_events(stack, 100)
+    lines_before = len(worker.log_path.read_text(errors="replace").splitlines())
+    broker.stop(settings)
+    outage_started = time.monotonic()
+    not_ready: list[str] = []
+    while time.monotonic() - outage_started < 60:
+        try:
+            with urllib.request.urlopen(f"{worker.url}/readyz", timeout=2):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                not_ready.append(json.loads(exc.read())["reasons"][0])
+        except OSError:
+            pass
+        time.sleep(2)
+    assert worker.alive(), worker.log()
+    outage_lines = (len(worker.log_path.read_text(errors="replace").splitlines())
+                    - lines_before)
+    broker.start(settings)
+    assert not_ready, "the worker said it was ready with the broker gone"
+    assert outage_lines < 400, worker.log()
+    _produce(stack, mentions[600:], keyed_by_customer=True)
+    state = _wait_for_live_equal_replay(stack, _replay(stack, tmp_path), worker, timeout_s=240)
+    print(f"outage: {outage_lines} log lines in 60 s, not ready ({not_ready[0]}), "
+          f"{state['events']} events, {state['repeats']} repeats")

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,26 +139,6 @@ def test_another_installations_state_exits_2_without_a_traceback(stack: Stack,
 
 
 # -- the broker gone ----------------------------------------------------------------------------
-
-@pytest.fixture
-def own_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """A broker of this test's own, on free ports, to stop under a worker (never the shared
-    one)."""
-    from agents import broker
-    from agents.topics import ensure_topics
-
-    monkeypatch.setenv("MENTIONWATCH_KAFKA_CONTROLLER_PORT", str(free_port()))
-    monkeypatch.setenv("MENTIONWATCH_KAFKA_HEAP", "384m")
-    stack = Stack(bootstrap=f"127.0.0.1:{free_port()}", prefix=f"o{uuid.uuid4().hex[:6]}.",
-                  home=tmp_path / "own", partitions=2)
-    settings = stack.settings()
-    broker.start(settings)
-    try:
-        ensure_topics(settings)
-        yield stack
-    finally:
-        broker.stop(settings)
-
 
 def test_a_stop_with_the_broker_gone_ends_within_the_stop_timeout(own_broker: Stack) -> None:
     from agents import broker
