@@ -82,7 +82,7 @@ def worker() -> None:
     settings = _settings()
     try:
         run_worker(settings)
-    except ConfigError as exc:  # e.g. another installation's state directory
+    except ConfigError as exc:  # a bad brands file, another installation's state directory
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
 
@@ -97,15 +97,24 @@ def worker() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> None:
     """Validate mentions from FILE and produce them to mentions.raw."""
+    from kafka.errors import KafkaError
+
     from agents.ingest import ingest_jsonl
 
     settings = _settings()
-    if fmt == "twcs":
-        from agents.ingest import ingest_twcs
+    try:
+        if fmt == "twcs":
+            from agents.ingest import ingest_twcs
 
-        result = ingest_twcs(settings, file, progress=not no_progress)
-    else:
-        result = ingest_jsonl(settings, file, rejects_path=rejects, progress=not no_progress)
+            result = ingest_twcs(settings, file, progress=not no_progress)
+        else:
+            result = ingest_jsonl(settings, file, rejects_path=rejects,
+                                  progress=not no_progress)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KafkaError as exc:  # nothing was sent: the producer could not reach the broker
+        raise click.ClickException(f"cannot reach the broker at {settings.bootstrap_servers} "
+                                   f"(MENTIONWATCH_BOOTSTRAP_SERVERS): {exc}") from None
     click.echo(result.summary())
     sys.exit(1 if result.rejected else 0)
 
@@ -143,7 +152,10 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         raise click.BadParameter(str(exc)) from None
     if to_ms <= from_ms:
         raise click.BadParameter("--to must be after --from")
-    config = load_brand_config(settings)
+    try:
+        config = load_brand_config(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
     try:
         report, stats = run_replay(settings, config, classifier, settings.classifier,

@@ -213,9 +213,10 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
     result = IngestResult()
     started = time.monotonic()
     size = path.stat().st_size
-    rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115 (closed below)
+    config = load_brand_config(settings)  # a bad brands file fails before anything is sent
     producer = producer if producer is not None else make_producer(settings)
-    delivery = _Delivery(producer, settings, load_brand_config(settings), clock)
+    rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115 (closed below)
+    delivery = _Delivery(producer, settings, config, clock)
     seen: set[str] = set()
     try:
         bar = tqdm(total=size, unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
@@ -270,8 +271,9 @@ def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True, produc
             mentions.append(mention_from_dict(obj))
         except DecodeError as error:
             result.rejected.append((0, f"tweet {obj.get('id')}: {error.reason}: {error}"))
+    config = load_brand_config(settings)
     producer = producer if producer is not None else make_producer(settings)
-    delivery = _Delivery(producer, settings, load_brand_config(settings), clock)
+    delivery = _Delivery(producer, settings, config, clock)
     try:
         from tqdm import tqdm
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from agents.config import Settings
+from agents.config import ConfigError, Settings
 from agents.metrics import Metrics
-from streams.brands import BrandConfig, default_brand_config, parse_brand_config
+from streams.brands import (
+    BrandConfig,
+    BrandConfigError,
+    default_brand_config,
+    parse_brand_config,
+)
 from streams.classification import get_classifier
 
 # Repeated log messages (a reconnect loop with the broker down) once per this many seconds.
@@ -14,14 +19,19 @@ LOG_REPEAT_INTERVAL_S = 30.0
 
 
 def load_brand_config(settings: Settings) -> BrandConfig:
+    """The brands file's configuration (or the default). Raises ConfigError, naming the file,
+    for one that can't be read or isn't valid."""
     if settings.brands_file is None:
         return default_brand_config()
     path = settings.brands_file
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SystemExit(f"MENTIONWATCH_BRANDS_FILE={path}: {exc.strerror}") from None
-    return parse_brand_config(text, source=str(path))
+        raise ConfigError(f"MENTIONWATCH_BRANDS_FILE={path}: {exc.strerror}") from None
+    try:
+        return parse_brand_config(text, source=str(path))
+    except BrandConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_pipeline(settings: Settings):  # type: ignore[no-untyped-def]

@@ -299,10 +299,10 @@ def test_long_running_services_have_restart_policies_and_healthchecks(compose):
         assert hc and not hc.get("disable") and hc.get("test"), f"{name}: no healthcheck"
 
 
-def test_worker_healthcheck_hits_healthz_on_the_web_port(compose):
+def test_worker_healthcheck_hits_readyz_on_the_web_port(compose):
     for name, svc in worker_services(compose).items():
         test = " ".join(svc["healthcheck"]["test"])
-        assert "/healthz" in test and "MENTIONWATCH_WEB_PORT" in test, name
+        assert "/readyz" in test and "MENTIONWATCH_WEB_PORT" in test, name
 
 
 def test_grafana_gets_its_admin_password_from_the_environment(compose):
@@ -415,5 +415,5 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck_and_entrypoint
     assert user and not re.match(r"USER (root|0)(:|$)", user[-1]), "run as a non-root user"
     healthcheck = [line for line in final if line.upper().startswith("HEALTHCHECK")]
     assert healthcheck, "HEALTHCHECK missing"
-    assert "/healthz" in healthcheck[0] and "MENTIONWATCH_WEB_PORT" in healthcheck[0]
+    assert "/readyz" in healthcheck[0] and "MENTIONWATCH_WEB_PORT" in healthcheck[0]
     assert 'ENTRYPOINT ["mentionwatch"]' in final_text
