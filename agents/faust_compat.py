@@ -4,7 +4,9 @@ against the versions it was written for (pinned in pyproject.toml).
 ``check_versions`` runs at worker start: another faust, mode or aiokafka is refused with a
 clear error rather than misbehaving quietly (a renamed private attribute would silently turn
 the offset-gap guard or the lag gauge off). Each accessor below says why it needs the private
-attribute.
+attribute. One other place depends on these versions' internals and is covered by the same
+check: agents/lifecycle.py's GracefulWorker overrides mode's signal handling
+(`_install_signal_handlers_unix`, `_schedule_shutdown`) so SIGHUP stops a worker like SIGTERM.
 """
 
 from __future__ import annotations
