@@ -16,14 +16,13 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agents import faust_compat
 from agents.disk import is_disk_full
 from agents.partitioning import partition_for
-from schemas.codec import DecodeError, decode_enriched
+from schemas.codec import DecodeError, decode_enriched, encode_complaint_event
 from streams.brands import BrandConfig
 from streams.event_time import observed_event_ms
 from streams.partition import (
@@ -34,7 +33,7 @@ from streams.partition import (
     gauges,
     marker_partition,
 )
-from streams.tracking import Post, Transition, post_from_mention, transition_to_dict
+from streams.tracking import Post, Transition, post_from_mention
 
 if TYPE_CHECKING:
     from agents.app import Pipeline
@@ -216,7 +215,7 @@ class Tracker:
         if partition is None:
             partition = self.event_partitions[key] = partition_for(key, self.partitions)
         return await self.pipeline.produce(self.settings.topic_events, key,
-                                           orjson.dumps(transition_to_dict(t)), partition)
+                                           encode_complaint_event(t), partition)
 
     async def _confirm(self, tracker: PartitionTracker, now: bool = False) -> None:
         """Store the partition's marker up to the first step whose events aren't all delivered

@@ -39,12 +39,11 @@ def per_record(n: int) -> dict[str, Any]:
     from agents.metrics import Metrics
     from agents.partitioning import partition_for
     from bench.run import BRANDS, STREAM_START, _iso_ms, make_stream
-    from schemas.codec import decode_mention, encode_enriched
+    from schemas.codec import decode_mention, encode_complaint_event, encode_enriched
     from streams.brands import parse_brand_config
     from streams.classification import get_classifier
     from streams.enrich import enrich
     from streams.partition import PartitionTracker
-    from streams.tracking import transition_to_dict
 
     config = parse_brand_config(BRANDS.read_text(encoding="utf-8"))
     classify = get_classifier("lexicon").classify
@@ -90,7 +89,7 @@ def per_record(n: int) -> dict[str, Any]:
                                       int(time.time() * 1000))
         s.lap("tracking: PartitionTracker.on_post")
         for t in step.send:
-            orjson.dumps(transition_to_dict(t))
+            encode_complaint_event(t)
             events += 1
         s.lap("tracking: encode transitions")
         for k, v in step.store:
@@ -110,9 +109,10 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
     that fell due (Tracker.age_partition: table read, advance, transitions, compact, store) and
     the gauges over the kept statuses (Tracker._gauges)."""
     from bench.run import BRANDS
+    from schemas.codec import encode_complaint_event
     from streams.brands import parse_brand_config
     from streams.partition import PartitionTracker, gauges
-    from streams.tracking import Post, transition_to_dict
+    from streams.tracking import Post
 
     config = parse_brand_config(BRANDS.read_text(encoding="utf-8"))
     out = {}
@@ -139,7 +139,7 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
         started = time.perf_counter()
         step = tracker.on_tick(table.get, now, k)
         for t in step.send:
-            orjson.dumps(transition_to_dict(t))
+            encode_complaint_event(t)
         for sk, value in step.store:
             if value is not None:
                 table[sk] = value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -23,6 +23,9 @@ from schemas.models import (
     Enrichment,
     Mention,
 )
+
+if TYPE_CHECKING:  # only its attributes are read: a runtime import would be a cycle
+    from streams.tracking import Transition
 
 # A raw record larger than this is dead-lettered as too_large before it is parsed.
 MAX_RECORD_BYTES = 64 * 1024
@@ -239,6 +242,32 @@ def encode_enriched(e: EnrichedMention) -> bytes:
             },
         }
     )
+
+
+def complaint_event_to_dict(t: Transition) -> dict[str, Any]:
+    """A transition as its complaint_event.v1 record (JSON object)."""
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": t.event_id,
+        "kind": t.kind,
+        "mention_id": t.mention_id,
+        "brand": t.brand,
+        "platform": t.platform,
+        "author_key": t.author_key,
+        "complaint": t.complaint,
+        "mention_created_at_ms": t.mention_created_at_ms,
+        "at_ms": t.at_ms,
+        "first_response_ms": t.first_response_ms,
+        "unanswered_age_ms": t.unanswered_age_ms,
+    }
+    if t.kind == "corrected":
+        out["retracts"] = list(t.retracts)
+    return out
+
+
+def encode_complaint_event(t: Transition) -> bytes:
+    """The bytes of a complaints.events record (complaint_event.v1.json)."""
+    return orjson.dumps(complaint_event_to_dict(t))
 
 
 class AuthorView(msgspec.Struct):

@@ -32,24 +32,26 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from schemas.state_codec import (
+    OutboxRow,
+    from_json_with_outbox,
+    outbox_entries,
+    outbox_row,
+    to_json,
+)
 from streams.brands import BrandConfig
 from streams.clock import PartitionClock
 from streams.tracking import (
     ItemStatus,
     OutboxEntry,
-    OutboxRow,
     Post,
     ThreadState,
     Transition,
     advance,
     apply_post,
     compact,
-    from_json_with_outbox,
     item_statuses,
     next_due_ms,
-    outbox_entries,
-    outbox_row,
-    to_json,
 )
 
 MARKER_PREFIX = b"\x00partition:"

@@ -26,16 +26,11 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from test_tracking_properties import CONFIGS, HOUR, T0, threads
 
+from schemas.codec import encode_complaint_event
+from schemas.state_codec import from_json, from_json_with_outbox
 from streams.brands import BrandConfig
 from streams.partition import Marker, PartitionTracker, Step, marker_key
-from streams.tracking import (
-    Post,
-    from_json,
-    from_json_with_outbox,
-    item_statuses,
-    state_key,
-    transition_to_dict,
-)
+from streams.tracking import Post, item_statuses, state_key
 
 EVENT_SCHEMA = Draft202012Validator(json.loads(
     (Path(__file__).resolve().parents[1] / "schemas" / "complaint_event.v1.json").read_text()))
@@ -71,10 +66,10 @@ class Worker:
 
     def carry_out(self, step: Step) -> None:
         for entry in step.resend:
-            self.event_buffer.append(transition_to_dict(entry.transition))
+            self.event_buffer.append(orjson.loads(encode_complaint_event(entry.transition)))
             self.event_seqs.append(entry.seq)
         for t in step.send:
-            self.event_buffer.append(transition_to_dict(t))
+            self.event_buffer.append(orjson.loads(encode_complaint_event(t)))
             assert step.seq is not None
             self.event_seqs.append(step.seq)
         for key, value in step.store:

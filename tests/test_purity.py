@@ -36,7 +36,7 @@ def test_core_sources_import_no_framework() -> None:
 def test_importing_the_core_loads_no_framework() -> None:
     code = (
         "import sys, streams, schemas, streams.tracking, streams.enrich, streams.audit, "
-        "streams.classification, schemas.codec\n"
+        "streams.classification, streams.partition, schemas.codec, schemas.state_codec\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
         "print(','.join(bad))\n"
     )

@@ -20,6 +20,7 @@ from schemas.codec import (
     decode_enriched,
     decode_mention,
     decode_tracking_view,
+    encode_complaint_event,
     encode_dead_letter,
     encode_enriched,
     encode_mention,
@@ -185,6 +186,31 @@ def test_dead_letter_reasons_are_the_metrics_reasons() -> None:
         _validator("dead_letter.v1.json").validate(orjson.loads(encode_dead_letter(
             DecodeError("made_up", "x"), topic="t", partition=0, offset=0, timestamp_ms=None,
             value=b"", key=None, failed_at="2026-11-23T08:00:00.000Z")))
+
+
+def test_complaint_events_match_schema() -> None:
+    """Every kind, a correction with what it retracts, and the nulls of an opened event: the
+    encoder writes complaint_event.v1 (the property tests of test_partition_crashes validate
+    every event of generated runs too)."""
+    from streams.tracking import Transition
+
+    schema = _schema("complaint_event.v1.json")
+    kinds = schema["properties"]["kind"]["enum"]
+    created = 1_700_000_000_000
+    for kind in kinds:
+        t = Transition(kind=kind, mention_id="9", brand="db", platform="twitter",
+                       author_key="twitter:c1", complaint=True, mention_created_at_ms=created,
+                       at_ms=created + 60_000,
+                       first_response_ms=60_000 if "answered" in kind else None,
+                       unanswered_age_ms=None if "answered" in kind else 3_600_000,
+                       retracts=("overdue", "ignored") if kind == "corrected" else ())
+        record = orjson.loads(encode_complaint_event(t))
+        _validator("complaint_event.v1.json").validate(record)
+        assert record["event_id"] == t.event_id and record["kind"] == kind
+        assert ("retracts" in record) == (kind == "corrected")
+    record["surprise"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        _validator("complaint_event.v1.json").validate(record)
 
 
 def test_rfc3339_parsing() -> None:

@@ -6,9 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
+from schemas.codec import complaint_event_to_dict, encode_complaint_event
 from schemas.models import Author, Mention
+from schemas.state_codec import from_json, to_json
 from streams.brands import BrandConfig, BrandPolicy, BusinessCalendar, default_brand_config
 from streams.tracking import (
     ItemStatus,
@@ -18,13 +21,10 @@ from streams.tracking import (
     advance,
     apply_post,
     compact,
-    from_json,
     item_statuses,
     next_due_ms,
     post_from_mention,
     routing_key,
-    to_json,
-    transition_to_dict,
 )
 
 MIN = 60_000
@@ -387,9 +387,9 @@ def test_compaction_forgets_finished_conversations_but_stays_idempotent() -> Non
     assert compact(compacted, end + retention + 1, retention) is None
 
 
-def test_transition_to_dict() -> None:
+def test_complaint_event_record() -> None:
     _, ts = feed([inbound("1", T0), reply("2", T0 + 5 * MIN, "1")], T0 + 10 * MIN)
-    assert transition_to_dict(ts[1]) == {
+    assert orjson.loads(encode_complaint_event(ts[1])) == complaint_event_to_dict(ts[1]) == {
         "schema_version": 1, "event_id": "twitter:1:answered", "kind": "answered",
         "mention_id": "1", "brand": "acme",
         "platform": "twitter", "author_key": "twitter:c1", "complaint": True,

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.state_codec import from_json, to_json
 from streams.brands import BrandConfig, BrandPolicy, BusinessCalendar, default_brand_config
 from streams.business_time import business_elapsed_ms
 from streams.tracking import (
@@ -28,11 +29,9 @@ from streams.tracking import (
     advance,
     apply_post,
     compact,
-    from_json,
     item_statuses,
     next_due_ms,
     states_from_posts,
-    to_json,
 )
 
 MIN = 60_000

@@ -24,6 +24,7 @@ from twcs_reference import (
 )
 
 from schemas.codec import mention_from_dict
+from schemas.state_codec import to_json
 from streams.audit import AuditReport, build_report, render_report
 from streams.brands import default_brand_config
 from streams.tracking import (
@@ -35,7 +36,6 @@ from streams.tracking import (
     item_statuses,
     post_from_mention,
     routing_key,
-    to_json,
 )
 from streams.twcs import convert_twcs, parse_twcs_time, parse_tweet_ref
 
