@@ -23,7 +23,7 @@ from streams.brands import BrandConfig
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
 from streams.event_time import accepted_event_ms
-from streams.tracking import Post, StatesBuilder, ThreadState, build_tuple, item_statuses
+from streams.tracking import Post, StatesBuilder, ThreadState, item_statuses, make_post
 
 # Records are seeked by their Kafka timestamp (when they were produced) and filtered by event
 # time. An accepted record has created_at <= produced + max_future (streams.event_time), so
@@ -216,10 +216,9 @@ def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
     the rest of the replay). Raises DecodeError."""
     m, created_ms, complaint = decode_tracking_view(value)
     author = m.author
-    is_brand = author.is_brand or config.is_brand_account(m.brand, author.handle)
-    return build_tuple(Post, (m.id, m.platform, m.brand, author.id, author.handle, is_brand,
-                              created_ms, m.in_reply_to, m.in_reply_to_author_id,
-                              m.conversation_id, complaint and not is_brand))
+    return make_post(m.id, m.platform, m.brand, author.id, author.handle, author.is_brand,
+                     created_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
+                     complaint, config)
 
 
 @dataclass

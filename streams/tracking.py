@@ -29,6 +29,7 @@ __all__ = [
     "apply_post",
     "compact",
     "item_statuses",
+    "make_post",
     "next_due_ms",
     "post_from_mention",
     "routing_key",
@@ -84,13 +85,26 @@ class Post(NamedTuple):
     complaint: bool
 
 
+def make_post(id: str, platform: str, brand: str, author_id: str, author_handle: str,
+              is_brand: bool, created_at_ms: int, in_reply_to: str | None,
+              in_reply_to_author_id: str | None, conversation_id: str | None,
+              complaint: bool, config: BrandConfig) -> Post:
+    """The one constructor of a Post from a record (live and replay alike): Post's fields in
+    their order, then the brand config. ``is_brand`` is what the record says of its author; the
+    post is the brand's also when its author is one of the brand's configured accounts, and the
+    brand's own posts are never complaints (SEMANTICS)."""
+    is_brand = is_brand or config.is_brand_account(brand, author_handle)
+    return build_tuple(Post, (id, platform, brand, author_id, author_handle, is_brand,
+                              created_at_ms, in_reply_to, in_reply_to_author_id,
+                              conversation_id, complaint and not is_brand))
+
+
 def post_from_mention(m: Mention, complaint: bool, config: BrandConfig) -> Post:
-    """The brand's own posts are never complaints (SEMANTICS)."""
-    is_brand = m.author.is_brand or config.is_brand_account(m.brand, m.author.handle)
-    return build_tuple(Post, (m.id, m.platform, m.brand, m.author.id, m.author.handle,
-                              is_brand, m.created_at_ms, m.in_reply_to,
-                              m.in_reply_to_author_id, m.conversation_id,
-                              complaint and not is_brand))
+    """A validated mention and its classification → its Post (make_post)."""
+    author = m.author
+    return make_post(m.id, m.platform, m.brand, author.id, author.handle, author.is_brand,
+                     m.created_at_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
+                     complaint, config)
 
 
 def routing_key(post: Post) -> str | None:

@@ -400,11 +400,17 @@ def test_complaint_event_record() -> None:
 
 def test_hot_paths_build_every_field_in_its_place() -> None:
     """Post, PostRec, the items and ItemStatus are built with tuple.__new__ (fields by
-    position, nothing checks the count): each must equal the tuple built by keyword."""
+    position, nothing checks the count): each must equal the tuple built by keyword. Posts are
+    built by make_post alone, whose parameters are Post's fields in their order; the live path
+    and the replay both call it."""
+    import inspect
+
     from agents.replay import post_from_enriched
     from schemas.codec import encode_enriched
     from schemas.models import EnrichedMention, Enrichment
-    from streams.tracking import PostRec, StatesBuilder, _items
+    from streams.tracking import PostRec, StatesBuilder, _items, make_post
+
+    assert list(inspect.signature(make_post).parameters) == [*Post._fields, "config"]
 
     m = Mention(id="9", platform="twitter", brand="db",
                 author=Author(id="c1", handle="anna", is_brand=False), text="late again",
@@ -416,7 +422,8 @@ def test_hot_paths_build_every_field_in_its_place() -> None:
     live = post_from_mention(m, True, CONFIG)
     enriched = encode_enriched(EnrichedMention(
         m, Enrichment("de", "negative", -0.5, True, 0.9, "lexicon")))
-    for post in (live, post_from_enriched(enriched, CONFIG)):
+    for post in (live, post_from_enriched(enriched, CONFIG),
+                 make_post(**expected._asdict(), config=CONFIG)):
         assert post == expected and len(post) == len(Post._fields)
 
     rec = PostRec(brand="db", created_ms=T0, is_brand=False, complaint=True, in_reply_to="8",
