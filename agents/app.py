@@ -208,7 +208,7 @@ class Pipeline:
                 if excess is not None:
                     raise DecodeError("future_dated", future_dated_detail(
                         mention.created_at_ms, produced_ms(message), max_future_ms),
-                        field="created_at")
+                        field="$.created_at")
                 enriched, post, key = enrich(mention, classify, self.classifier_name,
                                              self.brands)
             except DecodeError as error:
