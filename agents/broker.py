@@ -286,10 +286,15 @@ def start(settings: Settings, *, wait_s: float = 180.0) -> str:
 
 
 def _cluster_id() -> str:
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. One in 64
+    # starts with "-", which the storage tool's parser takes for an option; Kafka's own
+    # Uuid.randomUuid draws again in that case, and so does this.
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _wait_ready(settings: Settings, alive: Callable[[], bool], wait_s: float) -> bool:
