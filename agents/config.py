@@ -6,7 +6,7 @@ Read once at the edge (CLI / worker start) and passed inward; the core never rea
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -38,6 +38,111 @@ def _float(env: dict[str, str], name: str, default: float, *, minimum: float = 0
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+def _secret(env: dict[str, str], name: str) -> str | None:
+    """A secret from NAME or from the file NAME_FILE (Docker/Kubernetes secrets), never both.
+    The value itself never appears in an error message."""
+    direct, path = env.get(name) or None, env.get(f"{name}_FILE") or None
+    if direct and path:
+        raise ConfigError(f"set {name} or {name}_FILE, not both")
+    if path is None:
+        return direct
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r} can't be read: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{name}_FILE={path!r} is empty")
+    return value
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """How every Kafka client of the project (worker, ingest, replay, topic creation, sources)
+    authenticates and encrypts. Secrets are left out of repr so they can't reach a log."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # TLS: the CA that signed the brokers' certificates (None: the system's CAs), and for
+    # mTLS the client's certificate chain and key (PEM files).
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: str | None = field(default=None, repr=False)
+    ssl_check_hostname: bool = True
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _kafka_security(env: dict[str, str]) -> KafkaSecurity:
+    protocol = env.get("MENTIONWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(f"MENTIONWATCH_KAFKA_SECURITY_PROTOCOL={protocol!r} must be one of "
+                          f"{', '.join(SECURITY_PROTOCOLS)}")
+    mechanism = (env.get("MENTIONWATCH_KAFKA_SASL_MECHANISM") or "").upper() or None
+    username = env.get("MENTIONWATCH_KAFKA_USERNAME") or None
+    password = _secret(env, "MENTIONWATCH_KAFKA_PASSWORD")
+    if protocol.startswith("SASL_"):
+        mechanism = mechanism or "SCRAM-SHA-512"
+        if mechanism not in SASL_MECHANISMS:
+            raise ConfigError(f"MENTIONWATCH_KAFKA_SASL_MECHANISM={mechanism!r} must be one of "
+                              f"{', '.join(SASL_MECHANISMS)}")
+        if not username or not password:
+            raise ConfigError(f"MENTIONWATCH_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                              "MENTIONWATCH_KAFKA_USERNAME and MENTIONWATCH_KAFKA_PASSWORD "
+                              "(or MENTIONWATCH_KAFKA_PASSWORD_FILE)")
+    elif mechanism or username or password:
+        raise ConfigError("MENTIONWATCH_KAFKA_SASL_MECHANISM/USERNAME/PASSWORD need "
+                          "MENTIONWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)")
+    paths = {}
+    for key in ("CAFILE", "CERTFILE", "KEYFILE"):
+        raw = env.get(f"MENTIONWATCH_KAFKA_SSL_{key}") or None
+        if raw is not None and not Path(raw).is_file():
+            raise ConfigError(f"MENTIONWATCH_KAFKA_SSL_{key}={raw!r} is not a readable file")
+        paths[key] = Path(raw) if raw else None
+    if any(paths.values()) and protocol not in ("SSL", "SASL_SSL"):
+        raise ConfigError("MENTIONWATCH_KAFKA_SSL_* settings need "
+                          "MENTIONWATCH_KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL")
+    if (paths["CERTFILE"] is None) != (paths["KEYFILE"] is None):
+        raise ConfigError("mTLS needs both MENTIONWATCH_KAFKA_SSL_CERTFILE and "
+                          "MENTIONWATCH_KAFKA_SSL_KEYFILE")
+    check = env.get("MENTIONWATCH_KAFKA_SSL_CHECK_HOSTNAME", "true").lower()
+    if check not in ("true", "false"):
+        raise ConfigError(f"MENTIONWATCH_KAFKA_SSL_CHECK_HOSTNAME={check!r} must be true or false")
+    return KafkaSecurity(
+        protocol=protocol, sasl_mechanism=mechanism if protocol.startswith("SASL_") else None,
+        username=username, password=password, ssl_cafile=paths["CAFILE"],
+        ssl_certfile=paths["CERTFILE"], ssl_keyfile=paths["KEYFILE"],
+        ssl_key_password=_secret(env, "MENTIONWATCH_KAFKA_SSL_KEY_PASSWORD"),
+        ssl_check_hostname=check == "true",
+    )
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def _retention_ms(env: dict[str, str], name: str, default_days: int) -> int:
+    """Days as Kafka's retention.ms; "forever" (or -1) keeps records until deleted by hand."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("forever", "-1"):
+        return -1
+    days = _float(env, name, float(default_days))
+    if days <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive number of days, or forever")
+    return int(days * DAY_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +180,21 @@ class Settings:
     # A stop signal that hasn't stopped the worker after this long (broker down, a hung flush)
     # ends the process; the next start then restores its state from the changelog.
     stop_timeout_s: float = 25.0
+    kafka_security: KafkaSecurity = KafkaSecurity()
+    # Every topic the project creates, faust's changelogs included. 1 suits the local broker;
+    # a cluster wants 3 and 2 (docs/configuration.md).
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    # How long each topic keeps its records (they hold personal data: docs/operations.md).
+    # Raw (and enriched) mentions are the audit record, kept for the audit period; -1 keeps
+    # them until deleted by hand.
+    raw_retention_ms: int = 400 * DAY_MS
+    enriched_retention_ms: int = 400 * DAY_MS
+    dlq_retention_ms: int = 30 * DAY_MS
+    events_retention_ms: int = 30 * DAY_MS
+    # POST /mentions: the bearer token it requires (None: no token, only allowed when the web
+    # server is bound to loopback).
+    ingest_token: str | None = field(default=None, repr=False)
 
     @property
     def installation_id(self) -> str:
@@ -138,7 +258,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         topic_prefix=prefix,
         max_future_s=_float(env, "MENTIONWATCH_MAX_FUTURE_SECONDS", 300.0),
         stop_timeout_s=_float(env, "MENTIONWATCH_STOP_TIMEOUT_SECONDS", 25.0, minimum=1.0),
+        kafka_security=_kafka_security(env),
+        replication_factor=_int(env, "MENTIONWATCH_REPLICATION_FACTOR", 1, minimum=1),
+        min_insync_replicas=_int(env, "MENTIONWATCH_MIN_INSYNC_REPLICAS", 1, minimum=1),
+        raw_retention_ms=_retention_ms(env, "MENTIONWATCH_RAW_RETENTION_DAYS", 400),
+        enriched_retention_ms=_retention_ms(env, "MENTIONWATCH_ENRICHED_RETENTION_DAYS", 400),
+        dlq_retention_ms=_retention_ms(env, "MENTIONWATCH_DLQ_RETENTION_DAYS", 30),
+        events_retention_ms=_retention_ms(env, "MENTIONWATCH_EVENTS_RETENTION_DAYS", 30),
+        ingest_token=_secret(env, "MENTIONWATCH_INGEST_TOKEN"),
     )
+    if settings.min_insync_replicas > settings.replication_factor:
+        raise ConfigError(
+            f"MENTIONWATCH_MIN_INSYNC_REPLICAS={settings.min_insync_replicas} can't exceed "
+            f"MENTIONWATCH_REPLICATION_FACTOR={settings.replication_factor}: no write would "
+            "ever be acknowledged")
+    if settings.ingest_token is not None and len(settings.ingest_token) < 16:
+        raise ConfigError("MENTIONWATCH_INGEST_TOKEN must be at least 16 characters")
     if settings.store not in ("rocksdb://", "memory://"):
         raise ConfigError(
             f"MENTIONWATCH_STORE={settings.store!r} must be rocksdb:// or memory://"
