@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 from agents import faust_compat
 from agents.config import Settings
 from agents.disk import free_bytes
+from agents.kafka_clients import aiokafka_security, faust_credentials
 from agents.metrics import Metrics
 from agents.offsets import GapGuard
 from agents.partitioning import partition_for
@@ -64,6 +65,7 @@ class Pipeline:
         s = self.settings
         faust_compat.check_versions()
         faust_compat.shorten_fetch_wait(s.fetch_max_wait_ms)
+        faust_compat.idempotent_producer()
         self.app = faust.App(
             s.installation_id,
             broker=[f"kafka://{hp.strip()}" for hp in s.bootstrap_servers.split(",")],
@@ -71,7 +73,10 @@ class Pipeline:
             datadir=str(s.state_dir.resolve()),
             autodiscover=False,
             topic_partitions=s.partitions,
-            topic_replication_factor=1,
+            # faust's own topics (the tables' changelogs, the assignor's leader topic) are
+            # replicated like ours: 3 on a cluster, so losing a broker loses no table state.
+            topic_replication_factor=s.replication_factor,
+            broker_credentials=faust_credentials(s),
             topic_allow_declare=True,
             web_enabled=True,
             web_host=s.web_host,
@@ -108,6 +113,10 @@ class Pipeline:
         from agents.tracking import Tracker
 
         self.tracker = Tracker(self)
+        # A changelog write acknowledged by fewer than min.insync.replicas brokers fails (and is
+        # retried) instead of living on one disk: the table state is as durable as the topics.
+        faust_compat.add_changelog_config(
+            self.app, {"min.insync.replicas": str(s.min_insync_replicas)})
         self._register_agent()
         self._register_web()
 
@@ -250,7 +259,8 @@ class Pipeline:
         async def process(stream: faust.StreamT[bytes]) -> None:
             guard = GapGuard(self.app, "process", settings.bootstrap_servers,
                              metrics.gap_recorder("process"),
-                             metrics.short_reread_recorder("process"))
+                             metrics.short_reread_recorder("process"),
+                             client_options=aiokafka_security(settings))
             async for event in stream.events():
                 message = event.message
                 if message.topic == ticks_topic:

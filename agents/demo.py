@@ -178,6 +178,7 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
     from kafka import KafkaConsumer, KafkaProducer
 
     from agents import broker
+    from agents.kafka_clients import kafka_python_security
     from agents.topics import ensure_topics
 
     colour = sys.stdout.isatty()
@@ -222,10 +223,13 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
               f"/mentions, metrics on http://{settings.metrics_host}:{settings.metrics_port}"
               "/metrics", flush=True)
         print("feeding the demo stream; Ctrl-C stops everything.\n", flush=True)
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+        # The same security settings as the worker it started (which inherits the env).
+        security = kafka_python_security(settings)
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5,
+                                 **security)
         consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
                                  enable_auto_commit=False, group_id=None,
-                                 auto_offset_reset="latest")
+                                 auto_offset_reset="latest", **security)
         consumer.subscribe([settings.topic_enriched, settings.topic_events])
         consumer.poll(timeout_ms=1000)  # join before we produce, so we see everything
         start_wall = time.time()

@@ -128,3 +128,37 @@ def highwater(app: Any, tp: Any) -> int | None:
 def assigned_actives(app: Any) -> set[Any]:
     result: set[Any] = app.assignor.assigned_actives()
     return result
+
+
+# -- the producer: idempotent, acks=all -----------------------------------------------------------
+# faust 0.15.3 turns on aiokafka's idempotent producer only inside transactions (exactly_once,
+# which we don't use: FAUST_NOTES.md). Without it, a produce retried after a broker failover
+# (the leader died after writing but before answering) writes the record twice, and a retry can
+# reorder records of a partition. The broker's producer-id/sequence check prevents both.
+
+def idempotent_producer() -> None:
+    """Make every producer faust creates idempotent with acks=all."""
+    from faust.transport.drivers import aiokafka as driver
+
+    producer_class: Any = driver.Producer
+    original = getattr(producer_class._settings_extra, "__wrapped__",
+                       producer_class._settings_extra)
+
+    def settings_extra(self: Any) -> Any:
+        return {**original(self), "acks": "all", "enable_idempotence": True}
+
+    settings_extra.__wrapped__ = original  # type: ignore[attr-defined]
+    producer_class._settings_extra = settings_extra
+
+
+# -- topic configs of the tables' changelogs ------------------------------------------------------
+
+def add_changelog_config(app: Any, config: dict[str, str]) -> None:
+    """Add topic configs (min.insync.replicas) to the changelog topic of every table of app.
+    faust builds a table's changelog Topic when the table is registered, from the table's
+    extra_topic_configs, and creates it at worker start from Topic.config: both are set, so a
+    clone (faust clones the topic for its changelog reader) carries them too."""
+    for table in app.tables.values():
+        table.extra_topic_configs = {**table.extra_topic_configs, **config}
+        topic = table.changelog_topic
+        topic.config = {**topic.config, **config}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +43,19 @@ class Record:
 
 
 async def read_range(bootstrap_servers: str, topic: str, partition: int, start: int, end: int,
-                     timeout_s: float | None = None) -> tuple[list[Record], bool]:
+                     timeout_s: float | None = None,
+                     client_options: Mapping[str, Any] | None = None
+                     ) -> tuple[list[Record], bool]:
     """Records [start, end) of one partition (fewer if retention deleted some), read without a
-    consumer group, so no group offsets move; and whether the read reached `end` in time."""
+    consumer group, so no group offsets move; and whether the read reached `end` in time.
+    client_options: aiokafka's security options (agents.kafka_clients.aiokafka_security)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                client_id="mentionwatch-gap-reader")
+                                client_id="mentionwatch-gap-reader",
+                                **(client_options or {}))
     await consumer.start()
     records: list[Record] = []
     try:
@@ -86,8 +90,10 @@ async def stop_consumer(consumer: Any) -> None:
 class GapGuard:
     def __init__(self, app: Any, agent: str, bootstrap_servers: str,
                  on_gap: Callable[[int], None] | None = None,
-                 on_short: Callable[[int], None] | None = None) -> None:
+                 on_short: Callable[[int], None] | None = None,
+                 client_options: Mapping[str, Any] | None = None) -> None:
         self.app = app
+        self.client_options = client_options
         self.agent = agent
         self.bootstrap_servers = bootstrap_servers
         self.on_gap = on_gap
@@ -115,7 +121,8 @@ class GapGuard:
         log.warning("%s: %s jumped from offset %d to %d: reading the %d skipped records",
                     self.agent, tp, expected, offset, offset - expected)
         records, complete = await read_range(self.bootstrap_servers, tp.topic, tp.partition,
-                                             expected, offset)
+                                             expected, offset,
+                                             client_options=self.client_options)
         if self.on_gap is not None:
             self.on_gap(len(records))
         if not complete:

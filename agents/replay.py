@@ -10,13 +10,14 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from agents.config import Settings
+from agents.kafka_clients import confluent_security, is_auth_failure
 from schemas.codec import DecodeError, decode_mention, decode_tracking_view, parse_rfc3339_ms
 from streams.audit import AuditTally, render_report
 from streams.brands import BrandConfig
@@ -86,12 +87,16 @@ class _Reader:
     batches in its own threads, in C; aiokafka built every record in Python, about half of a
     bare reader's CPU (docs/performance.md)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, security: Mapping[str, Any] | None = None,
+                 ) -> None:
+        """security: librdkafka's security properties (agents.kafka_clients.confluent_security)
+        """
         from confluent_kafka import Consumer
 
         self.bootstrap_servers = bootstrap_servers
         self.errors: list[str] = []
         self.consumer = Consumer({
+            **(security or {}),
             "bootstrap.servers": bootstrap_servers,
             "group.id": "mentionwatch-replay",  # required by librdkafka; never joined
             "client.id": "mentionwatch-replay",
@@ -113,6 +118,13 @@ class _Reader:
             reasons.append(error.str() if hasattr(error, "str") else str(error))
         if self.errors:
             reasons.append(f"last client error: {self.errors[-1]}")
+        if any(is_auth_failure(reason) for reason in reasons[1:]):
+            # Retrying can't help: say so first, naming the settings to check.
+            return ReplayError(f"{what}: the broker refused the credentials "
+                               f"(authentication failed; {'; '.join(reasons)}). Check "
+                               "MENTIONWATCH_KAFKA_USERNAME, MENTIONWATCH_KAFKA_PASSWORD (or "
+                               "_FILE), MENTIONWATCH_KAFKA_SASL_MECHANISM and the "
+                               "MENTIONWATCH_KAFKA_SSL_* files")
         return ReplayError(f"{what} ({'; '.join(reasons)})")
 
     def partitions(self, topic: str) -> list[int]:
@@ -131,8 +143,8 @@ class _Reader:
         self.consumer.close()
 
 
-def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    reader = _Reader(bootstrap_servers)
+def _partitions(settings: Settings, topic: str) -> list[int]:
+    reader = _Reader(settings.bootstrap_servers, confluent_security(settings))
     try:
         return reader.partitions(topic)
     finally:
@@ -147,7 +159,7 @@ def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
     parallel list."""
     from confluent_kafka import KafkaException, TopicPartition
 
-    reader = _Reader(settings.bootstrap_servers)
+    reader = _Reader(settings.bootstrap_servers, confluent_security(settings))
     consumer = reader.consumer
     try:
         try:
@@ -534,7 +546,7 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
         raise ValueError("workers must be at least 1")
     started = time.monotonic()
     topic = settings.topic_raw if source == "raw" else settings.topic_enriched
-    partitions = _partitions(settings.bootstrap_servers, topic)
+    partitions = _partitions(settings, topic)
     if not partitions:
         raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
     count = min(workers or os.cpu_count() or 1, len(partitions))
