@@ -63,12 +63,18 @@ def topics() -> None:
 
 
 @topics.command("create")
-def topics_create() -> None:
-    """Create mentions.raw, mentions.enriched, mentions.dlq and complaints.events."""
+@click.option("--apply-config", is_flag=True,
+              help="Also change existing topics whose retention, min.insync.replicas or "
+              "size limits differ from the settings (without it they are only reported). "
+              "A shorter retention lets the broker delete older records.")
+def topics_create(apply_config: bool) -> None:
+    """Create the topics (mentions.raw, mentions.enriched, mentions.dlq, complaints.events,
+    the ticks and rerouted topics) with the replication and retention of the settings, and
+    report existing topics that differ from them."""
     from agents.topics import TopicError, ensure_topics
 
     try:
-        for line in ensure_topics(_settings()):
+        for line in ensure_topics(_settings(), apply_config=apply_config):
             click.echo(line)
     except TopicError as exc:
         raise click.ClickException(str(exc)) from None
