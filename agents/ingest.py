@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import IO, Any
 import orjson
 
 from agents.config import Settings
+from agents.kafka_clients import kafka_python_security
 from agents.worker import load_brand_config
-from schemas.codec import DecodeError, encode_mention, mention_from_dict
+from schemas.codec import DecodeError, decode_mention, encode_mention, mention_from_dict
 from schemas.models import Mention
 from streams.brands import BrandConfig
-from streams.enrich import producer_key
+from streams.enrich import UnroutableMention, partition_key, producer_key
 from streams.event_time import future_dated_detail, future_excess_ms
 
 SHOW_REJECTS = 20
@@ -40,13 +42,20 @@ class IngestResult:
     sent: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     duplicates: int = 0
-    future_dated: int = 0
+    # Valid mentions not sent because the worker would dead-letter them, by its reason
+    # (future_dated, too_large, unroutable, ...).
+    refused: Counter[str] = field(default_factory=Counter)
     not_delivered: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def future_dated(self) -> int:
+        return self.refused["future_dated"]
+
     def summary(self) -> str:
-        why = [f"{self.future_dated} future-dated"] if self.future_dated else []
+        why = [f"{count} {reason.replace('_', '-' if reason == 'future_dated' else ' ')}"
+               for reason, count in sorted(self.refused.items())]
         if self.not_delivered:
             why.append(f"{self.not_delivered} not written: the broker refused them or was "
                        "unreachable")
@@ -75,6 +84,31 @@ def future_dated_reason(m: Mention, produced_ms: int, max_future_ms: int) -> str
                                                   produced_as="the time of sending")
 
 
+def worker_rejection(m: Mention, value: bytes, produced_ms: int, settings: Settings,
+                     config: BrandConfig) -> tuple[str, str] | None:
+    """(dead-letter reason, message) when the worker would dead-letter the record `value`
+    (encode_mention(m)) produced at `produced_ms`; None when it would process it. The worker's
+    own checks in its order (agents/app.py): decode_mention on the very bytes it would read
+    (size as it measures it, JSON, schema), the future-dated rule, the partition key of a
+    brand reply. Checking them here keeps a mention from being reported sent and then
+    dead-lettered."""
+    try:
+        decode_mention(value, max_bytes=settings.max_record_bytes)
+    except DecodeError as error:
+        detail = str(error)
+        if error.reason == "too_large":
+            detail += " (MENTIONWATCH_MAX_RECORD_BYTES)"
+        return error.reason, f"{error.reason}: {detail}"
+    reason = future_dated_reason(m, produced_ms, int(settings.max_future_s * 1000))
+    if reason is not None:
+        return "future_dated", reason
+    try:
+        partition_key(m, config)
+    except UnroutableMention as exc:
+        return "unroutable", f"unroutable: {exc}"
+    return None
+
+
 def read_jsonl(path: Path, rejects: IO[bytes] | None
                ) -> Iterator[tuple[int, bytes, Mention | None, str | None]]:
     """(line number, the line's bytes, mention or None, reason or None) per line; a blank line
@@ -98,17 +132,29 @@ def read_jsonl(path: Path, rejects: IO[bytes] | None
                 yield line_no, raw, None, f"{error.reason}: {error}"
 
 
+def error_text(exc: BaseException) -> str:
+    """`Type: message`, once (kafka-python's messages often start with their type already)."""
+    name, text = type(exc).__name__, str(exc)
+    while text.startswith(f"{name}: "):
+        text = text[len(name) + 2:]
+    return f"{name}: {text}"
+
+
 def make_producer(settings: Settings) -> Any:
     from kafka import KafkaProducer
 
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
+        # Every in-sync replica has the record before it counts as sent, and a retried batch
+        # is never written twice (idempotence also keeps the order within a partition).
         acks="all",
+        enable_idempotence=True,
         linger_ms=10,
         batch_size=512 * 1024,
         max_request_size=2 * 1024 * 1024,
         max_block_ms=MAX_BLOCK_MS,
         client_id="mentionwatch-ingest",
+        **kafka_python_security(settings),
     )
 
 
@@ -123,37 +169,39 @@ class _Delivery:
         self.settings = settings
         self.config = config
         self.clock = clock
-        self.max_future_ms = int(settings.max_future_s * 1000)
         self.handed = 0  # records the producer accepted into its buffer
         self.acked = 0  # ... and the broker acknowledged (written by the I/O thread only)
         self.failed: list[tuple[int, bytes | None, str]] = []  # handed, then refused
         self.unsent: list[tuple[int, bytes | None, str]] = []  # send() raised
         self.stopped: str | None = None
 
-    def send(self, line_no: int, m: Mention, raw: bytes | None, label: str = "") -> str | None:
+    def send(self, line_no: int, m: Mention, raw: bytes | None, label: str = ""
+             ) -> tuple[str, str] | None:
         """Hand one mention to the producer, stamped with the time of sending (the worker and
-        replay check its created_at against that time). Returns the reason when the mention
-        is future-dated (not sent). A send that raises (no metadata within MAX_BLOCK_MS: the
-        broker is unreachable) sets `stopped`: the caller sends nothing more."""
+        replay check its created_at against that time). Returns (dead-letter reason, message)
+        when the worker would dead-letter it (not sent: worker_rejection). A send that raises
+        (no metadata within MAX_BLOCK_MS: the broker is unreachable) sets `stopped`: the
+        caller sends nothing more."""
         produced_ms = self.clock()
-        reason = future_dated_reason(m, produced_ms, self.max_future_ms)
-        if reason is not None:
-            return reason
+        value = encode_mention(m)
+        rejection = worker_rejection(m, value, produced_ms, self.settings, self.config)
+        if rejection is not None:
+            return rejection
         failed = self.failed
 
         def on_ack(_metadata: Any) -> None:
             self.acked += 1
 
         def on_error(exc: BaseException) -> None:
-            failed.append((line_no, raw, f"{label}not written: {type(exc).__name__}: {exc}"))
+            failed.append((line_no, raw, f"{label}not written: {error_text(exc)}"))
 
         try:
             future = self.producer.send(
                 self.settings.topic_raw, key=producer_key(m, self.config).encode(),
-                value=encode_mention(m), timestamp_ms=produced_ms)
+                value=value, timestamp_ms=produced_ms)
         except Exception as exc:  # KafkaTimeoutError (no metadata), a full buffer, ...
             self.unsent.append((line_no, raw,
-                                f"{label}not written: {type(exc).__name__}: {exc}"))
+                                f"{label}not written: {error_text(exc)}"))
             self.stopped = (f"stopped at {label or f'line {line_no}: '}{type(exc).__name__} "
                             f"from broker {self.settings.bootstrap_servers}; nothing after it "
                             "was sent")
@@ -232,10 +280,10 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
                 if key in seen:  # the same platform id twice is one mention (SEMANTICS)
                     result.duplicates += 1
                     continue
-                reason = delivery.send(line_no, mention, raw)
-                if reason is not None:
-                    result.future_dated += 1
-                    result.rejected.append((line_no, reason))
+                rejection = delivery.send(line_no, mention, raw)
+                if rejection is not None:
+                    result.refused[rejection[0]] += 1
+                    result.rejected.append((line_no, rejection[1]))
                     if rejects:
                         rejects.write(raw)
                     continue
@@ -281,10 +329,10 @@ def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True, produc
                   disable=not progress or len(mentions) < 50_000) as bar:
             for m in mentions:
                 label = f"tweet {m.id}: "
-                why = delivery.send(0, m, None, label)
-                if why is not None:
-                    result.future_dated += 1
-                    result.rejected.append((0, label + why))
+                rejection = delivery.send(0, m, None, label)
+                if rejection is not None:
+                    result.refused[rejection[0]] += 1
+                    result.rejected.append((0, label + rejection[1]))
                 if delivery.stopped:
                     break
                 bar.update(1)
