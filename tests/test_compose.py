@@ -22,6 +22,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # Ports of the local stack (`./dev demo`: Kafka 9092 + controller 9093; `./dev test`: 19092 +
 # 19093; a worker's web 6066 and metrics 9108): compose must not publish them on the host.
 LOCAL_STACK_PORTS = {9092, 9093, 19092, 19093, 6066, 9108}
@@ -132,21 +133,53 @@ def test_config_bind_mounts_are_read_only(compose):
                 assert m["read_only"], f"{name}: {m['source']} should be mounted :ro"
 
 
+def split_image(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of `repo:tag@sha256:...`; digest "" when there is none."""
+    reference, _, digest = image.partition("@")
+    repo, _, tag = reference.rpartition(":")
+    if not repo or "/" in tag:
+        repo, tag = reference, ""
+    return repo, tag, digest
+
+
+def test_split_image():
+    assert split_image("apache/kafka:4.1.1@sha256:" + "0" * 64) == (
+        "apache/kafka",
+        "4.1.1",
+        "sha256:" + "0" * 64,
+    )
+    assert split_image("localhost:5000/mentionwatch") == ("localhost:5000/mentionwatch", "", "")
+
+
 def test_every_image_is_pinned(compose):
     for name, svc in services(compose).items():
         image = svc.get("image")
         assert image, f"{name}: no image (tag the built image too)"
         assert "$" not in image, f"{name}: image {image} depends on a variable"
-        repo, _, tag = image.rpartition(":")
-        assert repo and "/" not in tag, f"{name}: image {image} has no tag"
+        repo, tag, digest = split_image(image)
+        assert repo and tag, f"{name}: image {image} has no tag"
         assert tag != "latest", f"{name}: image {image} uses latest"
-        if "build" not in svc:
-            assert re.search(r"\d", tag), f"{name}: {image} is not pinned to a version"
+        if "build" in svc:
+            assert not digest, f"{name}: {image} is built here, it has no registry digest"
+            continue
+        assert re.search(r"\d", tag), f"{name}: {image} is not pinned to a version"
+        # tag@digest: the tag for the reader, the digest so a re-pushed tag changes nothing.
+        assert IMAGE_DIGEST.fullmatch(digest), (
+            f"{name}: {image} is not pinned by digest; add @sha256:... from "
+            f"`docker buildx imagetools inspect {repo}:{tag}`"
+        )
+
+
+def test_images_are_pinned_by_digest_only_in_compose_and_the_dockerfile():
+    """Each image a digest pins appears once, in one place, so an upgrade changes one line."""
+    text = COMPOSE.read_text(encoding="utf-8") + DOCKERFILE.read_text(encoding="utf-8")
+    pinned = re.findall(r"([\w./-]+:[\w.-]+)@(sha256:[0-9a-f]{64})", text)
+    assert len(pinned) == len({ref for ref, _ in pinned}), pinned
 
 
 def test_kafka_is_apache_kafka_in_kraft_mode(compose):
     kafka = services(compose)["kafka"]
-    assert kafka["image"] == KAFKA_IMAGE
+    assert kafka["image"].partition("@")[0] == KAFKA_IMAGE
     env = {k: interpolate(v) for k, v in env_of(kafka).items()}
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     for key in (
@@ -169,7 +202,8 @@ def test_kafka_image_matches_the_local_broker_version(compose):
         from agents.broker import KAFKA_VERSION
     except ImportError:  # pragma: no cover - agents is part of this repository
         pytest.fail("agents.broker is not importable: run the tests from the repo's .venv")
-    assert services(compose)["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    image = services(compose)["kafka"]["image"]
+    assert image.partition("@")[0] == f"apache/kafka:{KAFKA_VERSION}"
 
 
 def test_published_ports_are_local_unique_and_clear_of_the_local_stack(compose):
@@ -401,7 +435,9 @@ def dockerfile_stages() -> list[list[str]]:
 
 def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck_and_entrypoint():
     text = DOCKERFILE.read_text(encoding="utf-8")
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base and base.group(1).startswith("python:3.11-slim"), "base: python:3.11-slim"
+    assert IMAGE_DIGEST.fullmatch(split_image(base.group(1))[2]), "pin the base by digest"
     stages = dockerfile_stages()
     assert len(stages) >= 2, "builder stage + final stage"
     builder, final = stages[0], stages[-1]
@@ -417,3 +453,25 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck_and_entrypoint
     assert healthcheck, "HEALTHCHECK missing"
     assert "/readyz" in healthcheck[0] and "MENTIONWATCH_WEB_PORT" in healthcheck[0]
     assert 'ENTRYPOINT ["mentionwatch"]' in final_text
+
+
+def test_image_installs_only_hash_locked_packages():
+    """The builder takes every third-party package from requirements/*.lock with
+    --require-hashes, builds the project without build isolation (which would fetch an
+    unchecked setuptools) and installs it without resolving dependencies again."""
+    builder = "\n".join(dockerfile_stages()[0])
+    pip_commands = re.findall(r"python -m pip (?:--python \S+ )?(\w+) ([^&]*)", builder)
+    assert pip_commands, "no pip command in the builder stage"
+    for verb, args in pip_commands:
+        if verb == "check":
+            continue
+        if " -r " in f" {args}":
+            assert "--require-hashes" in args, f"pip {verb} {args}: add --require-hashes"
+            assert re.search(r"-r requirements/(build|runtime)\.lock\b", args), args
+        else:
+            assert "--no-deps" in args, f"pip {verb} {args}: without a lock, use --no-deps"
+        if verb == "wheel" and " . " in f" {args} ":
+            assert "--no-build-isolation" in args, "build with the locked setuptools"
+    locks = re.findall(r"-r requirements/(\w+)\.lock", builder)
+    assert sorted(locks) == ["build", "runtime"], locks
+    assert "--index-url" not in builder and "--extra-index-url" not in builder
