@@ -15,8 +15,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agents.config import Settings
 
@@ -359,3 +360,258 @@ def status(settings: Settings) -> tuple[bool, str]:
             f"  logs:       {paths.logs.resolve()}",
         ]
     )
+
+
+# -- a multi-node cluster -------------------------------------------------------------------------
+# N KRaft nodes, each broker and controller (node ids 1..N, every node a voter), on one host:
+# for the tests that need replication (a broker killed under a worker) and for trying
+# MENTIONWATCH_REPLICATION_FACTOR=3 locally. Brokers talk to each other and to the controllers
+# over PLAINTEXT on the host's loopback; clients get their own listener, PLAINTEXT or SASL_SSL
+# (SCRAM-SHA-512 and PLAIN, TLS from PEM files).
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    node_id: int
+    client_port: int
+    internal_port: int  # broker to broker (replication)
+    controller_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientListener:
+    """How clients reach the cluster. SASL_SSL needs the brokers' key and certificate chain in
+    one PEM file (unencrypted PKCS#8 key first) and at least one user."""
+
+    protocol: str = "PLAINTEXT"  # PLAINTEXT or SASL_SSL
+    keystore_pem: Path | None = None
+    # SCRAM-SHA-512 users, stored in the cluster metadata at format time; PLAIN users, listed
+    # in the brokers' JAAS config (so in their properties files: test clusters only).
+    scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    plain_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    root: Path
+    nodes: tuple[ClusterNode, ...]
+    listener: ClientListener = ClientListener()
+    host: str = "127.0.0.1"
+    partitions: int = 6
+    heap: str = "384m"
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{self.host}:{n.client_port}" for n in self.nodes)
+
+    def paths(self, node: ClusterNode) -> BrokerPaths:
+        return BrokerPaths(self.root / f"node-{node.node_id}")
+
+    def node(self, node_id: int) -> ClusterNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+
+def cluster_on_ports(root: Path, ports: list[int], *, listener: ClientListener = ClientListener(),
+                     host: str = "127.0.0.1", partitions: int = 6, heap: str = "384m"
+                     ) -> Cluster:
+    """A cluster of len(ports) // 3 nodes: each node takes three consecutive ports of the list
+    (clients, brokers, controller)."""
+    if len(ports) < 3 or len(ports) % 3:
+        raise BrokerError("a cluster needs three ports per node")
+    nodes = tuple(ClusterNode(i + 1, *ports[3 * i:3 * i + 3]) for i in range(len(ports) // 3))
+    return Cluster(root, nodes, listener, host, partitions, heap)
+
+
+def cluster_node_properties(cluster: Cluster, node: ClusterNode) -> str:
+    host, listener = cluster.host, cluster.listener
+    count = len(cluster.nodes)
+    # With three or more nodes the internal topics get 3 replicas and need 2 in sync, the
+    # settings recommended for mentionwatch's own topics (docs/configuration.md).
+    replicas = min(3, count)
+    min_isr = 2 if count >= 3 else 1
+    voters = ",".join(f"{n.node_id}@{host}:{n.controller_port}" for n in cluster.nodes)
+    client_protocol = listener.protocol
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        f"controller.quorum.voters={voters}",
+        f"listeners=CLIENT://{host}:{node.client_port},INTERNAL://{host}:{node.internal_port},"
+        f"CONTROLLER://{host}:{node.controller_port}",
+        f"advertised.listeners=CLIENT://{host}:{node.client_port},"
+        f"INTERNAL://{host}:{node.internal_port}",
+        "controller.listener.names=CONTROLLER",
+        f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,"
+        f"CLIENT:{client_protocol}",
+        "inter.broker.listener.name=INTERNAL",
+        f"log.dirs={cluster.paths(node).data.resolve()}",
+        f"num.partitions={cluster.partitions}",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min_isr}",
+        "auto.create.topics.enable=false",
+        "unclean.leader.election.enable=false",
+        f"offsets.topic.replication.factor={replicas}",
+        "offsets.topic.num.partitions=6",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
+        "group.initial.rebalance.delay.ms=0",
+        "log.retention.check.interval.ms=300000",
+    ]
+    if client_protocol == "SASL_SSL":
+        if listener.keystore_pem is None or not (listener.scram_users or listener.plain_users):
+            raise BrokerError("a SASL_SSL listener needs a PEM keystore and at least one user")
+        mechanisms = (["SCRAM-SHA-512"] if listener.scram_users else []) + (
+            ["PLAIN"] if listener.plain_users else [])
+        lines += [
+            f"listener.name.client.sasl.enabled.mechanisms={','.join(mechanisms)}",
+            "listener.name.client.ssl.keystore.type=PEM",
+            f"listener.name.client.ssl.keystore.location={listener.keystore_pem.resolve()}",
+        ]
+        if listener.scram_users:
+            lines.append("listener.name.client.scram-sha-512.sasl.jaas.config="
+                         "org.apache.kafka.common.security.scram.ScramLoginModule required;")
+        if listener.plain_users:
+            users = " ".join(f'user_{name}="{password}"' for name, password in
+                             listener.plain_users)
+            lines.append("listener.name.client.plain.sasl.jaas.config="
+                         f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+                         f"{users};")
+    elif client_protocol != "PLAINTEXT":
+        raise BrokerError(f"client listener {client_protocol!r}: PLAINTEXT or SASL_SSL")
+    return "\n".join([*lines, ""])
+
+
+def _format_node(cluster: Cluster, node: ClusterNode, cluster_id: str, java: str,
+                 classpath: str) -> None:
+    paths = cluster.paths(node)
+    scram = [arg for name, password in cluster.listener.scram_users
+             for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
+    fmt = subprocess.run(
+        [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+         "-c", str(paths.config), *scram],
+        capture_output=True, text=True, check=False,
+    )
+    if fmt.returncode != 0:
+        # The tool's output doesn't echo the command line, so no password reaches this message.
+        raise BrokerError(f"formatting node {node.node_id} failed:\n{fmt.stdout}\n{fmt.stderr}")
+
+
+def start_node(cluster: Cluster, node: ClusterNode) -> int:
+    """Start one node's JVM (formatted already); returns its pid without waiting."""
+    paths = cluster.paths(node)
+    pid = _read_pid(paths)
+    if pid is not None:
+        return pid
+    with open(paths.logs / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            [_java(), f"-Xmx{cluster.heap}", f"-Xms{cluster.heap}", "-XX:+UseG1GC",
+             "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+             f"-Dlog4j2.configurationFile={paths.log4j.resolve()}",
+             f"-Dkafka.logs.dir={paths.logs.resolve()}",
+             f"@{paths.java_args.resolve()}", "kafka.Kafka", str(paths.config.resolve())],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    paths.pid.write_text(str(proc.pid))
+    return proc.pid
+
+
+def kill_node(cluster: Cluster, node: ClusterNode, sig: int = signal.SIGKILL,
+              wait_s: float = 60.0) -> None:
+    """Send sig to a node and wait until it is gone (SIGKILL: a crash, nothing flushed)."""
+    paths = cluster.paths(node)
+    pid = _read_pid(paths)
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + wait_s
+    while _read_pid(paths) is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + wait_s
+        time.sleep(0.1)
+    paths.pid.unlink(missing_ok=True)
+
+
+def live_brokers(bootstrap: str, client_options: dict[str, Any] | None = None,
+                 timeout_s: float = 5.0) -> set[int]:
+    """The node ids of the brokers the cluster's metadata lists as alive (empty: unreachable)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap,
+                                 request_timeout_ms=int(timeout_s * 1000),
+                                 client_id="mentionwatch-cluster-probe",
+                                 **(client_options or {}))
+    except (KafkaError, OSError, ValueError):
+        return set()
+    try:
+        return {int(b["broker_id"]) for b in admin.describe_cluster()["brokers"]}
+    except (KafkaError, OSError):
+        return set()
+    finally:
+        admin.close()
+
+
+def wait_for_brokers(cluster: Cluster, want: set[int], client_options: dict[str, Any] | None,
+                     wait_s: float = 180.0) -> None:
+    """Until exactly the brokers `want` are registered; a node that exits fails at once."""
+    deadline = time.monotonic() + wait_s
+    seen: set[int] = set()
+    while time.monotonic() < deadline:
+        for node in cluster.nodes:
+            if node.node_id in want and _read_pid(cluster.paths(node)) is None:
+                tail = _tail(cluster.paths(node).logs / "server.log")
+                raise BrokerError(f"node {node.node_id} exited; last log lines:\n{tail}")
+        seen = live_brokers(cluster.bootstrap, client_options)
+        if seen == want:
+            return
+        time.sleep(0.5)
+    raise BrokerError(f"brokers {sorted(seen)} registered after {wait_s:.0f}s, wanted "
+                      f"{sorted(want)}; logs in {cluster.root}")
+
+
+def start_cluster(cluster: Cluster, client_options: dict[str, Any] | None = None, *,
+                  wait_s: float = 180.0) -> str:
+    """Format (first start) and start every node; returns when every broker is registered.
+    client_options: the probe's kafka-python security options for the client listener."""
+    first = cluster.paths(cluster.nodes[0])
+    first.root.mkdir(parents=True, exist_ok=True)
+    classpath = resolve_classpath(BrokerPaths(cluster.root))
+    java = _java()
+    cluster_id = _cluster_id()
+    for node in cluster.nodes:
+        paths = cluster.paths(node)
+        paths.logs.mkdir(parents=True, exist_ok=True)
+        paths.data.mkdir(parents=True, exist_ok=True)
+        paths.config.write_text(cluster_node_properties(cluster, node))
+        paths.log4j.write_text(LOG4J2.replace("{logs}", str(paths.logs.resolve())))
+        paths.java_args.write_text(f'-cp "{classpath}"\n')
+        if not (paths.data / "meta.properties").exists():
+            _format_node(cluster, node, cluster_id, java, classpath)
+    for node in cluster.nodes:
+        start_node(cluster, node)
+    try:
+        wait_for_brokers(cluster, {n.node_id for n in cluster.nodes}, client_options, wait_s)
+    except BrokerError:
+        stop_cluster(cluster)
+        raise
+    return (f"cluster of {len(cluster.nodes)} nodes started (Kafka {KAFKA_VERSION}, "
+            f"{cluster.listener.protocol}) on {cluster.bootstrap}")
+
+
+def stop_cluster(cluster: Cluster, wait_s: float = 30.0) -> None:
+    """SIGTERM every node (a controlled shutdown), SIGKILL what is left after wait_s."""
+    for node in cluster.nodes:
+        pid = _read_pid(cluster.paths(node))
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    for node in cluster.nodes:
+        kill_node(cluster, node, signal.SIGTERM, wait_s)
