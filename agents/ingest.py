@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from collections import Counter
@@ -133,10 +134,10 @@ def read_jsonl(path: Path, rejects: IO[bytes] | None
 
 
 def error_text(exc: BaseException) -> str:
-    """`Type: message`, once (kafka-python's messages often start with their type already)."""
-    name, text = type(exc).__name__, str(exc)
-    while text.startswith(f"{name}: "):
-        text = text[len(name) + 2:]
+    """`Type: message`, the type once (kafka-python's messages often start with it, after
+    their error code)."""
+    name = type(exc).__name__
+    text = re.sub(rf"^(\[Error \d+\] )?{re.escape(name)}: ", "", str(exc))
     return f"{name}: {text}"
 
 
