@@ -121,7 +121,8 @@ class Pipeline:
         self._register_web()
 
     async def produce(self, topic: str, key: bytes, value: bytes, partition: int,
-                      timestamp_s: float | None = None) -> asyncio.Future[Any]:
+                      timestamp_s: float | None = None,
+                      headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
         """Hand a record to the producer, for the agent's outputs. Straight to faust's producer
         rather than Topic.send: that path's futures, callbacks and sensors cost more per record
         than the send itself (docs/performance.md). Delivery is still at least once: faust
@@ -129,7 +130,8 @@ class Pipeline:
         The partition is the one the default partitioner gives the key (partition_for), known
         already where this is called. timestamp_s: the record timestamp (None: now). Returns
         the delivery's future."""
-        future = await self.app.producer.send(topic, key, value, partition, timestamp_s, None)
+        future = await self.app.producer.send(topic, key, value, partition, timestamp_s,
+                                              headers)
         return cast("asyncio.Future[Any]", future)
 
     # -- readiness ------------------------------------------------------------------------------
@@ -196,6 +198,8 @@ class Pipeline:
         arrived in the wrong partition and had to be rerouted, and the timer's ticks; all
         three topics and the table's changelog are co-partitioned, and being one task, the
         agent never interleaves two updates of a thread."""
+        from agents.tracking import produced_ms_header
+
         settings = self.settings
         metrics = self.metrics
         tracker = self.tracker
@@ -232,8 +236,9 @@ class Pipeline:
             key_bytes = key.encode()
             value = encode_enriched(enriched)
             partition = partition_for(key_bytes, partitions)
-            # The enriched and rerouted records keep the raw record's timestamp (when it was
-            # produced): replay and the rerouted hop judge event time against it alike.
+            # The enriched record keeps the raw record's timestamp (when it was produced), as
+            # the rerouted one does in a header: replay and the rerouted hop judge event time
+            # against it alike.
             await self.produce(enriched_topic, key_bytes, value, partition, message.timestamp)
             # Keyed like the metric's own labels, so the cache is no bigger than the metric.
             labels = (metrics.brand_label(mention.brand), mention.platform,
@@ -247,8 +252,10 @@ class Pipeline:
             else:
                 # The producer keyed the raw record by something else than the customer: the
                 # customer's thread lives in another partition, possibly on another worker.
-                await self.produce(rerouted_topic, key_bytes, value, partition,
-                                   message.timestamp)
+                # Stamped now, so the topic's retention counts from the reroute: a backfilled
+                # mention's old timestamp would let the broker delete it before it is read.
+                await self.produce(rerouted_topic, key_bytes, value, partition, None,
+                                   produced_ms_header(produced_ms(message)))
 
         async def handle(message: Any) -> None:
             if message.topic == raw_topic:

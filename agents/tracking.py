@@ -38,6 +38,29 @@ from streams.tracking import Post, Transition, post_from_mention
 if TYPE_CHECKING:
     from agents.app import Pipeline
 
+# A rerouted record's own timestamp is the time the broker appended it (the topic has
+# message.timestamp.type=LogAppendTime, so its retention counts from the reroute, not from a
+# backfilled mention's event time, which would let the broker delete it before it is read).
+# The raw record's timestamp, which event time is judged against, travels in this header.
+PRODUCED_MS_HEADER = "mentionwatch-produced-ms"
+
+
+def produced_ms_header(produced_ms: int | None) -> list[tuple[str, bytes]]:
+    return [] if produced_ms is None else [(PRODUCED_MS_HEADER, str(produced_ms).encode())]
+
+
+def record_produced_ms(message: Any) -> int | None:
+    """When the mention was produced: the header a reroute added, else the record timestamp
+    (faust gives seconds)."""
+    headers = message.headers or ()
+    for name, value in headers.items() if isinstance(headers, dict) else headers:
+        if name == PRODUCED_MS_HEADER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                break  # damaged header: fall back to the record's own timestamp
+    return int(message.timestamp * 1000) if message.timestamp else None
+
 log = logging.getLogger("mentionwatch.tracking")
 
 # Threads aged per tick and partition before the agent turns back to waiting records (at a few
@@ -157,8 +180,8 @@ class Tracker:
 
     # -- called by the agent (agents/app.py) --------------------------------------------------
     async def track_enriched(self, message: Any) -> None:
-        """An enriched mention rerouted to the partition of its customer (its record timestamp
-        is the raw record's: the time it was produced)."""
+        """An enriched mention rerouted to the partition of its customer (the raw record's
+        timestamp, the time it was produced, is in its PRODUCED_MS_HEADER)."""
         try:
             enriched = decode_enriched(message.value)
             post = post_from_mention(enriched.mention, enriched.enrichment.complaint,
@@ -173,9 +196,9 @@ class Tracker:
 
     async def track(self, key: bytes, post: Post, message: Any) -> None:
         """Apply one post to its customer's thread; message (of the thread's partition) is where
-        it came from, and its timestamp when it was produced."""
+        it came from, and says when the mention was produced."""
         self.processed.inc()
-        produced_ms = int(message.timestamp * 1000) if message.timestamp else None
+        produced_ms = record_produced_ms(message)
         try:
             tracker = await self._recovered(message.partition)
             step = tracker.on_post(key, faust_compat.table_get(self.table, key), post,

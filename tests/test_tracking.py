@@ -448,3 +448,18 @@ def test_hot_paths_build_every_field_in_its_place() -> None:
         status="open", overdue=True, answered_late=False,
         first_response_ms=None, decided_at_ms=None, author_key="twitter:c1")
     assert len(status) == len(ItemStatus._fields)
+
+
+def test_a_rerouted_record_is_judged_by_its_raw_records_timestamp() -> None:
+    from types import SimpleNamespace
+
+    from agents.tracking import PRODUCED_MS_HEADER, produced_ms_header, record_produced_ms
+
+    raw = SimpleNamespace(timestamp=1_790_000_000.5, headers=[])
+    assert record_produced_ms(raw) == 1_790_000_000_500
+    rerouted = SimpleNamespace(timestamp=1_800_000_000.0,
+                               headers=produced_ms_header(1_790_000_000_500))
+    assert record_produced_ms(rerouted) == 1_790_000_000_500
+    damaged = SimpleNamespace(timestamp=1_800_000_000.0, headers=[(PRODUCED_MS_HEADER, b"x")])
+    assert record_produced_ms(damaged) == 1_800_000_000_000
+    assert record_produced_ms(SimpleNamespace(timestamp=None, headers=None)) is None

@@ -232,6 +232,16 @@ def test_live_workers_decide_like_replay(stack: Stack, tmp_path: Path, workers: 
         assert rerouted == []  # keyed by customer: every mention tracked where it arrived
     else:
         assert len(rerouted) > len(mentions) // 2
+        # The mentions are dated weeks back, like a backfill: a rerouted record is stamped when
+        # it was rerouted (else the topic's 7-day retention may delete it before it is read,
+        # which made this test flaky), and carries the raw record's timestamp in a header.
+        from schemas.codec import parse_rfc3339_ms
+
+        produced = {m["id"]: parse_rfc3339_ms(m["created_at"]) for m in mentions}
+        assert all(time.time() * 1000 - r.timestamp < 15 * 60_000 for r in rerouted)
+        assert all(dict(r.headers)["mentionwatch-produced-ms"]
+                   == str(produced[orjson.loads(r.value)["mention"]["id"]]).encode()
+                   for r in rerouted)
     # The fast audit from the classifications the workers recorded agrees with the full one.
     assert _replay_decided(stack, tmp_path, source="enriched") == expected
 
