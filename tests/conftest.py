@@ -144,20 +144,32 @@ def stack(kafka: str, tmp_path: Path) -> Iterator[Stack]:
 
 def consume_all(bootstrap: str, topic: str, *, expected: int, timeout_s: float = 90.0
                 ) -> list[Any]:
-    """Read a topic from the beginning until `expected` records arrived (or time runs out), then
-    keep reading briefly to catch extras that should not be there."""
-    from kafka import KafkaConsumer
+    """Read a topic from the beginning until `expected` records arrived and everything the
+    topic held when the call began was read (or time runs out), then keep reading briefly to
+    catch extras that should not be there. Reading to the starting end offsets matters for
+    small `expected` (0 above all): a slow metadata fetch must not pass for an empty topic."""
+    from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False)
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
     settle_until: float | None = None
     try:
+        partitions: set[int] | None = None
+        while partitions is None and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                time.sleep(0.2)
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions or ())]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned) if assigned else {}
         while time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=500).values():
                 records.extend(batch)
-            if len(records) >= expected:
+            caught_up = all(consumer.position(tp) >= end for tp, end in ends.items())
+            if caught_up and len(records) >= expected:
                 if settle_until is None:
                     settle_until = time.monotonic() + 3.0
                 elif time.monotonic() > settle_until:
