@@ -207,3 +207,37 @@ def auth_failure_message(settings: Settings, detail: str) -> str:
             "MENTIONWATCH_KAFKA_PASSWORD (or _FILE), MENTIONWATCH_KAFKA_SASL_MECHANISM and the "
             "MENTIONWATCH_KAFKA_SSL_* files")
 
+
+
+def authentication_problem(settings: Settings, timeout_s: float = 10.0) -> str | None:
+    """If the brokers refuse this client's credentials (or its TLS), the message saying so;
+    None when they accept them or can't be reached at all. For error messages after a client
+    gave up: kafka-python reports a refused SASL handshake only as a bootstrap timeout, while
+    librdkafka names the reason, so this asks librdkafka."""
+    sec = settings.kafka_security
+    if not (sec.uses_sasl or sec.uses_tls):
+        return None
+    import time
+
+    from confluent_kafka import Consumer, KafkaException
+
+    errors: list[str] = []
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": "mentionwatch-auth-probe",
+                         "client.id": "mentionwatch-auth-probe",
+                         **confluent_security(settings),
+                         "error_cb": lambda err: errors.append(str(err)), "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                consumer.list_topics(timeout=1.0)
+                return None
+            except KafkaException:
+                consumer.poll(0)  # librdkafka hands errors to error_cb only from poll
+            refused = next((e for e in errors if is_auth_failure(e)), None)
+            if refused is not None:
+                return auth_failure_message(settings, refused)
+    finally:
+        consumer.close()
+    return None

@@ -130,10 +130,17 @@ class _Reader:
     def partitions(self, topic: str) -> list[int]:
         from confluent_kafka import KafkaException
 
-        try:
-            meta = self.consumer.list_topics(topic, timeout=_TIMEOUT_S)
-        except KafkaException as exc:
-            raise self.fail("cannot read the topics of the broker", exc) from None
+        deadline = time.monotonic() + _TIMEOUT_S
+        while True:
+            # Short attempts, serving librdkafka's error callbacks in between: a broker that
+            # refuses our credentials is reported at once, not after the whole timeout.
+            try:
+                meta = self.consumer.list_topics(topic, timeout=1.0)
+                break
+            except KafkaException as exc:
+                self.consumer.poll(0)
+                if time.monotonic() > deadline or any(map(is_auth_failure, self.errors)):
+                    raise self.fail("cannot read the topics of the broker", exc) from None
         found = meta.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             return []
