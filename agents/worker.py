@@ -62,7 +62,8 @@ def _early_logging(settings: Settings, limiter: logging.Filter) -> None:
 def run_worker(settings: Settings) -> None:
     """Run the faust worker until a stop signal (SIGTERM, SIGINT, SIGHUP) or a crash.
 
-    Raises StateDirError (a ConfigError) when the state directory belongs to another
+    Raises ConfigError when the HTTP ingest would be reachable from other machines without a
+    token, StateDirError (a ConfigError) when the state directory belongs to another
     installation or another running worker; ends with faust's SystemExit otherwise."""
     from prometheus_client import start_http_server
 
@@ -70,7 +71,11 @@ def run_worker(settings: Settings) -> None:
     from agents.log_limits import RepeatLimiter
     from agents.state_dir import open_state_dir
     from agents.topics import ensure_topics
+    from agents.web_policy import exposure_problem
 
+    problem = exposure_problem(settings)  # before anything else: no broker, no state touched
+    if problem is not None:
+        raise ConfigError(problem)
     log = logging.getLogger("mentionwatch")
     gate = SignalGate(StopWatchdog(settings.stop_timeout_s))
     gate.install()
