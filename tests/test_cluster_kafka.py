@@ -123,33 +123,42 @@ def _wait_for_full_isr(secure: SecureCluster, topics: list[str], timeout_s: floa
 
 def _produce_over_time(stack: SecureStack, secure: SecureCluster, mentions: list[dict[str, Any]],
                        on_sent: dict[int, Any]) -> list[str]:
-    """Produce the mentions at RATE_PER_S over SASL_SSL (acks=all, idempotent, retried while a
-    broker is gone), keyed by customer like mentionwatch's producers; on_sent[n] is called
-    after the n-th send. Returns the ids whose delivery Kafka acknowledged."""
-    from kafka import KafkaProducer
+    """Produce the mentions at RATE_PER_S over SASL_SSL, keyed by customer like mentionwatch's
+    producers, with librdkafka (acks=all, idempotent, retried while a broker is gone; its
+    security options from agents.kafka_clients); on_sent[n] is called after the n-th send.
+    Returns the ids whose delivery Kafka acknowledged. (kafka-python's idempotent producer
+    once stalled for good after the broker restart here: 318 records never acknowledged.)"""
+    from confluent_kafka import Producer
 
+    from agents.config import load_settings
+    from agents.kafka_clients import confluent_security
     from schemas.codec import mention_from_dict, parse_rfc3339_ms
     from streams.brands import parse_brand_config
     from streams.enrich import producer_key
 
     config = parse_brand_config(DEMO_BRANDS.read_text(encoding="utf-8"))
-    producer = KafkaProducer(bootstrap_servers=secure.bootstrap, acks="all",
-                             enable_idempotence=True, linger_ms=5, retries=2**31 - 1,
-                             delivery_timeout_ms=180_000, request_timeout_ms=15_000,
-                             **secure.client_options())
-    futures = []
+    producer = Producer({"bootstrap.servers": secure.bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5,
+                         "delivery.timeout.ms": 180_000,
+                         **confluent_security(load_settings(secure.env()))})
+    acked: list[str] = []
+    failed: list[str] = []
+
+    def delivered(mention_id: str) -> Any:
+        return lambda err, _msg: (failed if err else acked).append(mention_id)
+
     started = time.monotonic()
     for n, m in enumerate(mentions, 1):
         key = producer_key(mention_from_dict(m), config)
-        futures.append((m["id"], producer.send(
-            stack.topic("mentions.raw"), key=key.encode(), value=orjson.dumps(m),
-            timestamp_ms=parse_rfc3339_ms(m["created_at"]))))
+        producer.produce(stack.topic("mentions.raw"), key=key.encode(), value=orjson.dumps(m),
+                         timestamp=parse_rfc3339_ms(m["created_at"]),
+                         on_delivery=delivered(m["id"]))
+        producer.poll(0)
         if n in on_sent:
             on_sent[n]()
         time.sleep(max(0.0, started + n / RATE_PER_S - time.monotonic()))
-    producer.flush(timeout=180)
-    acked = [mid for mid, fut in futures if fut.succeeded()]
-    producer.close()
+    remaining = producer.flush(180)
+    assert remaining == 0 and not failed, f"{remaining} undelivered, {len(failed)} failed"
     return acked
 
 
