@@ -333,3 +333,21 @@ def test_a_write_to_an_unreachable_broker_is_a_bounded_503(pipeline: Any) -> Non
         await asyncio.sleep(0)
 
     serve(pipeline, scenario)
+
+
+def test_an_unexpected_failure_is_a_json_500_that_logs_no_request_text(
+        pipeline: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    async def boom(*_args: Any) -> Any:
+        raise RuntimeError("Ich bin sauer auf euch")  # as if a bug quoted a mention
+
+    monkeypatch.setattr(pipeline._mentions_ingest, "_ingest", boom)
+
+    async def scenario(session: aiohttp.ClientSession, server: TestServer) -> None:
+        status, answer, _ = await _call(session, server, "POST", "/mentions", {**AUTH, **JSON},
+                                        b"{}")
+        assert (status, answer["error"]) == (500, "internal_error")
+        assert "sauer" not in str(answer)
+
+    with caplog.at_level("INFO", logger="mentionwatch"):
+        serve(pipeline, scenario)
+    assert "RuntimeError" in caplog.text and "sauer" not in caplog.text
