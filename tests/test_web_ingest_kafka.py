@@ -176,6 +176,7 @@ def test_a_broker_outage_is_a_bounded_503_and_nothing_abandoned_is_written_later
         "broker_unavailable", [], sorted(m["id"] for m in during))
     assert "unsettled" not in body
     assert waited < 11, waited
+    print(f"outage: 503 after {waited:.1f}s")
     # A client that gives up after 1 s: its request must not be written later either.
     abandoned = _mentions(3, "abandoned")
     try:
