@@ -475,3 +475,15 @@ def test_image_installs_only_hash_locked_packages():
     locks = re.findall(r"-r requirements/(\w+)\.lock", builder)
     assert sorted(locks) == ["build", "runtime"], locks
     assert "--index-url" not in builder and "--extra-index-url" not in builder
+
+
+def test_exposed_workers_require_an_ingest_token_from_the_environment(compose):
+    # A worker bound to 0.0.0.0 refuses to start without a token (agents/web_policy.py); compose
+    # must stop with a clear message when .env lacks it, and never carry a literal.
+    for name, svc in worker_services(compose).items():
+        env = env_of(svc)
+        assert env["MENTIONWATCH_WEB_HOST"] == "0.0.0.0"
+        token = env.get("MENTIONWATCH_INGEST_TOKEN", "")
+        assert re.fullmatch(r"\$\{MENTIONWATCH_INGEST_TOKEN:\?[^}]+\}", token), (name, token)
+    example = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert re.search(r"^MENTIONWATCH_INGEST_TOKEN=$", example, re.M)
