@@ -83,6 +83,7 @@ def topics_create(apply_config: bool) -> None:
 @main.command()
 def worker() -> None:
     """Run a worker (enrich, complaint tracking, metrics, HTTP ingest)."""
+    from agents.topics import TopicError
     from agents.worker import run_worker
 
     settings = _settings()
@@ -91,6 +92,9 @@ def worker() -> None:
     except ConfigError as exc:  # a bad brands file, another installation's state directory
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    except TopicError as exc:  # the broker unreachable, refusing us, or the topics unusable
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -106,6 +110,7 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> Non
     from kafka.errors import KafkaError
 
     from agents.ingest import ingest_jsonl
+    from agents.topics import KafkaAuthError
 
     settings = _settings()
     try:
@@ -116,7 +121,7 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> Non
         else:
             result = ingest_jsonl(settings, file, rejects_path=rejects,
                                   progress=not no_progress)
-    except ConfigError as exc:
+    except (ConfigError, KafkaAuthError) as exc:  # KafkaAuthError: nothing was sent
         raise click.ClickException(str(exc)) from None
     except KafkaError as exc:  # nothing was sent: the producer could not reach the broker
         raise click.ClickException(f"cannot reach the broker at {settings.bootstrap_servers} "

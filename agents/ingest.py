@@ -142,10 +142,22 @@ def error_text(exc: BaseException) -> str:
 
 
 def make_producer(settings: Settings) -> Any:
+    """The producer, connected. Raises KafkaAuthError (agents.topics) when the brokers refuse
+    the credentials, kafka-python's KafkaError when they can't be reached in MAX_BLOCK_MS."""
+    from agents.topics import bootstrap_kafka_python
+
+    def build(bootstrap_timeout_ms: int) -> Any:
+        return _kafka_python_producer(settings, bootstrap_timeout_ms)
+
+    return bootstrap_kafka_python(settings, build, MAX_BLOCK_MS / 1000)
+
+
+def _kafka_python_producer(settings: Settings, bootstrap_timeout_ms: int) -> Any:
     from kafka import KafkaProducer
 
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_timeout_ms=bootstrap_timeout_ms,
         # Every in-sync replica has the record before it counts as sent, and a retried batch
         # is never written twice (idempotence also keeps the order within a partition).
         acks="all",

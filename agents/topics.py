@@ -10,14 +10,20 @@ change at all: a mismatch is reported as one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.config import DAY_MS, Settings
-from agents.kafka_clients import kafka_python_security
+from agents.kafka_clients import authentication_problem, kafka_python_security
 
 HOUR_MS = 3600 * 1000
+# With SASL or TLS, a kafka-python client's first bootstrap gets this long before librdkafka is
+# asked whether the brokers refuse the credentials (kafka-python only ever reports a timeout).
+FIRST_BOOTSTRAP_S = 5.0
+AUTH_PROBE_S = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,33 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 class TopicError(RuntimeError):
     pass
+
+
+class KafkaAuthError(RuntimeError):
+    """The brokers refuse this client's credentials (or its TLS): the message says whose and
+    how (never the password); retrying can't help."""
+
+
+def bootstrap_kafka_python(settings: Settings, build: Callable[[int], T], timeout_s: float) -> T:
+    """build(bootstrap_timeout_ms): a kafka-python client, which connects in its constructor.
+    kafka-python reports credentials the brokers refuse only as a bootstrap timeout (after all
+    of timeout_s, as if the broker were down). So with SASL or TLS configured, a first attempt
+    that fails within FIRST_BOOTSTRAP_S asks librdkafka why (authentication_problem, about 1 s)
+    and raises KafkaAuthError when the brokers refused us; otherwise the client gets the rest of
+    timeout_s. Raises kafka-python's KafkaError (a timeout) when the brokers can't be reached."""
+    from kafka.errors import KafkaError
+
+    sec = settings.kafka_security
+    if not (sec.uses_sasl or sec.uses_tls):  # nothing the brokers could refuse
+        return build(int(timeout_s * 1000))
+    deadline = time.monotonic() + timeout_s
+    try:
+        return build(int(min(FIRST_BOOTSTRAP_S, timeout_s) * 1000))
+    except KafkaError:
+        refused = authentication_problem(settings, timeout_s=AUTH_PROBE_S)
+        if refused is not None:
+            raise KafkaAuthError(refused) from None
+    return build(max(1000, int((deadline - time.monotonic()) * 1000)))
 
 
 # -- pure: what differs and how to say it ------------------------------------------------------
@@ -173,9 +206,14 @@ def _drift_lines(changes: list[ConfigChange], applied: bool) -> list[str]:
 def _admin(settings: Settings, timeout_s: float) -> Any:
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                            request_timeout_ms=int(timeout_s * 1000),
-                            client_id="mentionwatch-topics", **kafka_python_security(settings))
+    def build(bootstrap_timeout_ms: int) -> Any:
+        return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                                request_timeout_ms=int(timeout_s * 1000),
+                                bootstrap_timeout_ms=bootstrap_timeout_ms,
+                                client_id="mentionwatch-topics",
+                                **kafka_python_security(settings))
+
+    return bootstrap_kafka_python(settings, build, timeout_s)
 
 
 def ensure_topics(settings: Settings, *, timeout_s: float = 30.0,
@@ -195,6 +233,8 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0,
     specs = topic_specs(settings)
     try:
         a = _admin(settings, timeout_s)
+    except KafkaAuthError as exc:
+        raise TopicError(str(exc)) from None
     except KafkaError as exc:
         raise TopicError(f"cannot reach the broker at {settings.bootstrap_servers} "
                          f"(MENTIONWATCH_BOOTSTRAP_SERVERS): {type(exc).__name__}: {exc}"

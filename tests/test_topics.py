@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agents.config import DAY_MS, load_settings
 from agents.topics import (
     ConfigChange,
@@ -103,3 +105,57 @@ def test_replication_and_broker_count() -> None:
 def test_min_insync_above_the_topics_replication_is_never_applied() -> None:
     change = ConfigChange("t", "min.insync.replicas", "1", "2", None)
     assert unsafe_min_insync(change, 1) and not unsafe_min_insync(change, 3)
+
+
+# -- a refused password is named, not reported as an unreachable broker ---------------------------
+
+SASL = {"MENTIONWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "MENTIONWATCH_KAFKA_USERNAME": "ingest", "MENTIONWATCH_KAFKA_PASSWORD": "wrong-secret"}
+
+
+def _bootstrap(env: dict[str, str], refused: str | None, monkeypatch: pytest.MonkeyPatch,
+               succeed_on: int = 99) -> tuple[list[int], list[float]]:
+    """Run bootstrap_kafka_python with a client that times out (until attempt succeed_on) and
+    a probe answering `refused`; returns the bootstrap timeouts tried and the probe calls."""
+    from kafka.errors import KafkaTimeoutError
+
+    from agents import topics
+
+    tried: list[int] = []
+    probed: list[float] = []
+
+    def probe(_settings: object, timeout_s: float) -> str | None:
+        probed.append(timeout_s)
+        return refused
+
+    def build(bootstrap_timeout_ms: int) -> str:
+        tried.append(bootstrap_timeout_ms)
+        if len(tried) < succeed_on:
+            raise KafkaTimeoutError("Unable to bootstrap")
+        return "client"
+
+    monkeypatch.setattr(topics, "authentication_problem", probe)
+    assert topics.bootstrap_kafka_python(load_settings(env), build, 30.0) == "client"
+    return tried, probed
+
+
+def test_a_refused_password_is_named_after_a_short_first_bootstrap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.topics import KafkaAuthError
+
+    with pytest.raises(KafkaAuthError, match="authentication failed for 'ingest'"):
+        _bootstrap(SASL, "Kafka authentication failed for 'ingest'", monkeypatch)
+
+
+def test_an_unreachable_broker_gets_the_whole_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    with pytest.raises(KafkaTimeoutError):
+        _bootstrap(SASL, None, monkeypatch)
+    # plaintext: one attempt of 30 s, no probe (nothing to refuse)
+    tried, probed = _bootstrap({}, None, monkeypatch, succeed_on=1)
+    assert tried == [30_000] and probed == []
+    # SASL, slow broker: a short first attempt, the probe, then the rest of the 30 s (the
+    # first attempt failed at once here)
+    tried, probed = _bootstrap(SASL, None, monkeypatch, succeed_on=2)
+    assert tried[0] == 5_000 and 29_000 < tried[1] <= 30_000 and probed == [5.0]
