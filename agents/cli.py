@@ -105,7 +105,12 @@ def worker() -> None:
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rejected lines here, verbatim, to fix and re-ingest.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> None:
+@click.option("--ack-timeout", type=click.FloatRange(min=1), default=150.0, show_default=True,
+              metavar="SECONDS", help="How long to wait at the end for the broker's "
+              "acknowledgements; lines still unacknowledged then are reported (and written to "
+              "--rejects), exit 1.")
+def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool,
+           ack_timeout: float) -> None:
     """Validate mentions from FILE and produce them to mentions.raw."""
     from kafka.errors import KafkaError
 
@@ -117,10 +122,11 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool) -> Non
         if fmt == "twcs":
             from agents.ingest import ingest_twcs
 
-            result = ingest_twcs(settings, file, progress=not no_progress)
+            result = ingest_twcs(settings, file, progress=not no_progress,
+                                 ack_timeout_s=ack_timeout)
         else:
             result = ingest_jsonl(settings, file, rejects_path=rejects,
-                                  progress=not no_progress)
+                                  progress=not no_progress, ack_timeout_s=ack_timeout)
     except (ConfigError, KafkaAuthError) as exc:  # KafkaAuthError: nothing was sent
         raise click.ClickException(str(exc)) from None
     except KafkaError as exc:  # nothing was sent: the producer could not reach the broker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,8 +28,14 @@ SHOW_REJECTS = 20
 # A send that can't get the topic's metadata in this long means the broker is unreachable (or
 # the topic missing): the ingest stops there instead of waiting this long for every line.
 MAX_BLOCK_MS = 30_000
-# Longer than the producer's delivery timeout (120 s): by then every record is settled.
+# Longer than the producer's delivery timeout (120 s): by then every record should be settled.
+# kafka-python's idempotent producer can stall for good after a broker restart (a batch neither
+# acknowledged nor expired; reproduced on the 3-node cluster), and its flush(timeout) waits that
+# long per batch: the ingest waits at most this long in all, then reports each line the broker
+# did not acknowledge.
 FLUSH_TIMEOUT_S = 150.0
+# One flush call waits at most this long per batch (kafka-python's flush timeout is per batch).
+FLUSH_STEP_S = 0.5
 
 
 def wall_ms() -> int:
@@ -173,19 +180,23 @@ def _kafka_python_producer(settings: Settings, bootstrap_timeout_ms: int) -> Any
 
 class _Delivery:
     """Sends mentions and collects what was not written. The producer's callbacks run in its
-    I/O thread, the only writer of `acked` and `failed` (a list append is atomic in CPython);
-    kafka-python runs them before flush() returns, so both are complete when read after it."""
+    I/O thread, the only writer of `acked` and `failed` and the only one removing from
+    `pending` (a list append, a dict pop are atomic in CPython)."""
 
     def __init__(self, producer: Any, settings: Settings, config: BrandConfig,
-                 clock: Callable[[], int]) -> None:
+                 clock: Callable[[], int], flush_timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         self.producer = producer
         self.settings = settings
         self.config = config
         self.clock = clock
+        self.flush_timeout_s = flush_timeout_s
         self.handed = 0  # records the producer accepted into its buffer
         self.acked = 0  # ... and the broker acknowledged (written by the I/O thread only)
         self.failed: list[tuple[int, bytes | None, str]] = []  # handed, then refused
         self.unsent: list[tuple[int, bytes | None, str]] = []  # send() raised
+        # handed, neither acknowledged nor refused yet: send number → (line, bytes, label)
+        self.pending: dict[int, tuple[int, bytes | None, str]] = {}
+        self.lock = threading.Lock()  # a callback's pop and count vs finish giving up
         self.stopped: str | None = None
 
     def send(self, line_no: int, m: Mention, raw: bytes | None, label: str = ""
@@ -200,13 +211,17 @@ class _Delivery:
         rejection = worker_rejection(m, value, produced_ms, self.settings, self.config)
         if rejection is not None:
             return rejection
-        failed = self.failed
+        failed, pending, number = self.failed, self.pending, self.handed
 
         def on_ack(_metadata: Any) -> None:
-            self.acked += 1
+            with self.lock:
+                if pending.pop(number, None) is not None:  # once; never after finish gave up
+                    self.acked += 1
 
         def on_error(exc: BaseException) -> None:
-            failed.append((line_no, raw, f"{label}not written: {error_text(exc)}"))
+            with self.lock:
+                if pending.pop(number, None) is not None:
+                    failed.append((line_no, raw, f"{label}not written: {error_text(exc)}"))
 
         try:
             future = self.producer.send(
@@ -219,36 +234,43 @@ class _Delivery:
                             f"from broker {self.settings.bootstrap_servers}; nothing after it "
                             "was sent")
             return None
+        pending[number] = (line_no, raw, label)
         self.handed += 1
         future.add_callback(on_ack)
         future.add_errback(on_error)
         return None
 
     def finish(self, result: IngestResult, rejects: IO[bytes] | None) -> None:
-        """Wait for every acknowledgement or failure, then count: `sent` is acknowledged."""
+        """Wait for every acknowledgement or failure, at most flush_timeout_s, then count:
+        `sent` is acknowledged; a record still pending then is reported by its line."""
         # kafka-python's flush can raise before every record is settled (after it split a
-        # batch the broker refused as too large, "Future not done"): wait for the callbacks.
-        deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        error: str | None = None
-        while True:
+        # batch the broker refused as too large, "Future not done"), and its timeout applies
+        # to each batch in turn: short flushes, the callbacks counted, our own deadline.
+        deadline = time.monotonic() + self.flush_timeout_s
+        while self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             try:
-                self.producer.flush(timeout=max(0.1, deadline - time.monotonic()))
-            except Exception as exc:
-                error = f"flush failed: {type(exc).__name__}: {exc}"
-            else:
-                error = None
-            if self.acked + len(self.failed) >= self.handed:
-                break
-            if time.monotonic() > deadline:
-                self.stopped = self.stopped or error or "flush timed out"
-                break
-            time.sleep(0.1)
-        result.sent += self.acked
-        failures = sorted(self.failed + self.unsent, key=lambda f: f[0])
-        unconfirmed = self.handed - self.acked - len(self.failed)
-        if unconfirmed > 0:
-            failures.append((0, None, f"{unconfirmed} mentions handed to the producer were "
-                             "neither acknowledged nor refused by the broker"))
+                self.producer.flush(timeout=min(FLUSH_STEP_S, left))
+            except Exception:  # KafkaTimeoutError of this step; the deadline decides
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        # Whatever is pending now counts as not acknowledged, even if its callback comes later
+        # (the callbacks pop from `pending`: a late one finds nothing and counts nothing).
+        with self.lock:
+            stalled = [self.pending[n] for n in sorted(self.pending)]
+            self.pending.clear()
+            acked, failed = self.acked, list(self.failed)
+        unacked = [(line_no, raw, f"{label}not acknowledged by the broker within "
+                    f"{self.flush_timeout_s:g}s (written or not: unknown)")
+                   for line_no, raw, label in stalled]
+        if unacked:
+            self.stopped = self.stopped or (
+                f"{len(unacked)} mentions handed to the producer were neither acknowledged nor "
+                f"refused by broker {self.settings.bootstrap_servers} within "
+                f"{self.flush_timeout_s:g}s; gave up waiting")
+        result.sent += acked
+        failures = sorted(failed + self.unsent + unacked, key=lambda f: f[0])
         result.not_delivered += len(failures)
         for line_no, raw, reason in failures:
             result.rejected.append((line_no, reason))
@@ -267,8 +289,11 @@ def _close(producer: Any) -> None:
 
 def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = None,
                  progress: bool = True, producer: Any = None,
-                 clock: Callable[[], int] = wall_ms) -> IngestResult:
-    """producer, clock: for tests (default: a Kafka producer, the wall clock)."""
+                 clock: Callable[[], int] = wall_ms,
+                 ack_timeout_s: float = FLUSH_TIMEOUT_S) -> IngestResult:
+    """producer, clock: for tests (default: a Kafka producer, the wall clock). ack_timeout_s:
+    how long to wait at the end for the broker's acknowledgements (lines still unacknowledged
+    then are rejected: reported, written to rejects_path)."""
     from tqdm import tqdm
 
     result = IngestResult()
@@ -277,7 +302,7 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
     config = load_brand_config(settings)  # a bad brands file fails before anything is sent
     producer = producer if producer is not None else make_producer(settings)
     rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115 (closed below)
-    delivery = _Delivery(producer, settings, config, clock)
+    delivery = _Delivery(producer, settings, config, clock, ack_timeout_s)
     seen: set[str] = set()
     try:
         bar = tqdm(total=size, unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
@@ -313,7 +338,8 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
 
 
 def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True, producer: Any = None,
-                clock: Callable[[], int] = wall_ms) -> IngestResult:
+                clock: Callable[[], int] = wall_ms,
+                ack_timeout_s: float = FLUSH_TIMEOUT_S) -> IngestResult:
     """The Customer Support on Twitter CSV layout → mention.v1 records (streams.twcs decides
     the brand of each tweet; unattributed tweets are counted and reported, not ingested)."""
     import csv
@@ -334,7 +360,7 @@ def ingest_twcs(settings: Settings, path: Path, *, progress: bool = True, produc
             result.rejected.append((0, f"tweet {obj.get('id')}: {error.reason}: {error}"))
     config = load_brand_config(settings)
     producer = producer if producer is not None else make_producer(settings)
-    delivery = _Delivery(producer, settings, config, clock)
+    delivery = _Delivery(producer, settings, config, clock, ack_timeout_s)
     try:
         from tqdm import tqdm
 

@@ -308,6 +308,60 @@ def test_a_sasl_ssl_worker_loses_nothing_when_a_broker_is_killed_mid_stream(
           f"{time.monotonic() - started:.0f}s")
 
 
+def test_ingest_through_a_broker_kill_ends_in_bounded_time_with_true_counts(
+        secure: SecureCluster, stack: SecureStack, tmp_path: Path) -> None:
+    """`mentionwatch ingest` (kafka-python, idempotent) reads a pipe while the leader of a raw
+    partition is SIGKILLed and restarted. kafka-python's producer once stalled for good there
+    (records neither acknowledged nor expired): the ingest must still end within its
+    --ack-timeout, and its counts be the truth: sent + rejected = every line, every line not
+    in --rejects is in mentions.raw."""
+    raw = stack.topic("mentions.raw")
+    mentions = _stream(600, seed=44, partitions=PARTITIONS)
+    fifo, rejects = tmp_path / "in.fifo", tmp_path / "rejects.jsonl"
+    os.mkfifo(fifo)
+    victim = _describe(secure, [raw])[raw][0]["leader_id"]
+    ack_timeout = 20
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "ingest", str(fifo), "--no-progress",
+         "--rejects", str(rejects), "--ack-timeout", str(ack_timeout)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **stack.env}, cwd=REPO)
+    started = time.monotonic()
+    try:
+        with open(fifo, "wb") as pipe:
+            for n, m in enumerate(mentions, 1):
+                pipe.write(orjson.dumps(m) + b"\n")
+                pipe.flush()
+                if n == 200:
+                    secure.kill(victim)
+                if n == 400:
+                    secure.restart(victim)
+                time.sleep(0.01)
+        closed = time.monotonic()
+        out, err = proc.communicate(timeout=ack_timeout + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    waited = time.monotonic() - closed
+    print(f"ingest through a broker kill: exit {proc.returncode}, {waited:.1f}s after the "
+          f"input ended ({time.monotonic() - started:.1f}s in all): {out.strip()[:300]}")
+    assert "Traceback" not in err, err
+    assert waited < ack_timeout + 15
+    summary = out.splitlines()[0]
+    sent = int(summary.split()[1])
+    rejected = int(summary.split("rejected ")[1].split()[0].rstrip(","))
+    assert sent + rejected == len(mentions), out
+    assert proc.returncode == (1 if rejected else 0), out
+    not_acked = {orjson.loads(line)["id"] for line in rejects.read_bytes().splitlines()}
+    assert len(not_acked) == rejected
+    acked = {m["id"] for m in mentions} - not_acked
+    found = {orjson.loads(r.value)["id"] for r in _read_topic(
+        secure, raw, timeout_s=60,
+        until=lambda records: {orjson.loads(r.value)["id"] for r in records} >= acked)}
+    assert acked <= found, f"{len(acked - found)} reported sent but not in {raw}"
+    _wait_for_full_isr(secure, [raw])
+
+
 def test_plain_and_scram_both_authenticate(secure: SecureCluster, tmp_path: Path) -> None:
     for mechanism in ("PLAIN", "SCRAM-SHA-512"):
         env = {**os.environ, **secure.env(mechanism=mechanism),
