@@ -117,7 +117,10 @@ class _Reader:
             error = exc.args[0]
             reasons.append(error.str() if hasattr(error, "str") else str(error))
         if self.errors:
-            reasons.append(f"last client error: {self.errors[-1]}")
+            # librdkafka follows a refused login with "all brokers down": name the refusal.
+            refused = next((e for e in self.errors if is_auth_failure(e)), None)
+            reasons.append(f"client error: {refused}" if refused
+                           else f"last client error: {self.errors[-1]}")
         if any(is_auth_failure(reason) for reason in reasons[1:]):
             # Retrying can't help: say so first, naming the settings to check.
             return ReplayError(f"{what}: the broker refused the credentials "

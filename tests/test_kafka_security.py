@@ -252,3 +252,22 @@ def test_the_pipeline_wires_replication_credentials_and_idempotence(pems: dict[s
     assert settings["enable_idempotence"] is True and settings["acks"] == "all"
     assert settings["security_protocol"] == "SASL_SSL"
     assert settings["sasl_plain_password"] == PASSWORD
+
+
+def test_replay_names_a_refused_login_even_when_all_brokers_down_came_after_it() -> None:
+    # Seen in CI: librdkafka reported the SASL refusal, then "3/3 brokers are down"; the
+    # message named only the last error, an unreachable broker.
+    from agents.replay import _Reader
+
+    reader = _Reader("127.0.0.1:1", None)
+    try:
+        reader.errors += [
+            'KafkaError{code=_AUTHENTICATION,val=-169,str="sasl://127.0.0.1:1/bootstrap: SASL '
+            'authentication error: Authentication failed during authentication due to invalid '
+            'credentials with SASL mechanism SCRAM-SHA-512"}',
+            'KafkaError{code=_ALL_BROKERS_DOWN,val=-187,str="1/1 brokers are down"}']
+        message = str(reader.fail("cannot read the topics of the broker"))
+    finally:
+        reader.close()
+    assert "refused the credentials" in message
+    assert "invalid credentials" in message and "brokers are down" not in message
