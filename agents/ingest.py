@@ -18,11 +18,11 @@ import orjson
 from agents.config import Settings
 from agents.kafka_clients import kafka_python_security
 from agents.worker import load_brand_config
-from schemas.codec import DecodeError, decode_mention, encode_mention, mention_from_dict
+from schemas.codec import DecodeError, encode_mention, mention_from_dict
 from schemas.models import Mention
+from streams.admission import check_admissible
 from streams.brands import BrandConfig
-from streams.enrich import UnroutableMention, partition_key, producer_key
-from streams.event_time import future_dated_detail, future_excess_ms
+from streams.enrich import producer_key
 
 SHOW_REJECTS = 20
 # A send that can't get the topic's metadata in this long means the broker is unreachable (or
@@ -83,37 +83,19 @@ class IngestResult:
         return "\n".join(lines)
 
 
-def future_dated_reason(m: Mention, produced_ms: int, max_future_ms: int) -> str | None:
-    """Why the worker would dead-letter this mention if it were produced now (None: it
-    wouldn't): the same rule, checked before sending (streams.event_time)."""
-    if future_excess_ms(m.created_at_ms, produced_ms, max_future_ms) is None:
-        return None
-    return "future_dated: " + future_dated_detail(m.created_at_ms, produced_ms, max_future_ms,
-                                                  produced_as="the time of sending")
-
-
 def worker_rejection(m: Mention, value: bytes, produced_ms: int, settings: Settings,
                      config: BrandConfig) -> tuple[str, str] | None:
     """(dead-letter reason, message) when the worker would dead-letter the record `value`
-    (encode_mention(m)) produced at `produced_ms`; None when it would process it. The worker's
-    own checks in its order (agents/app.py): decode_mention on the very bytes it would read
-    (size as it measures it, JSON, schema), the future-dated rule, the partition key of a
-    brand reply. Checking them here keeps a mention from being reported sent and then
-    dead-lettered."""
+    (encode_mention(m)) produced at `produced_ms`; None when it would process it
+    (streams.admission, the checks POST /mentions makes too). Checking them here keeps a
+    mention from being reported sent and then dead-lettered."""
     try:
-        decode_mention(value, max_bytes=settings.max_record_bytes)
+        check_admissible(m, value, produced_ms=produced_ms,
+                         max_record_bytes=settings.max_record_bytes,
+                         max_future_ms=int(settings.max_future_s * 1000), brands=config,
+                         produced_as="the time of sending")
     except DecodeError as error:
-        detail = str(error)
-        if error.reason == "too_large":
-            detail += " (MENTIONWATCH_MAX_RECORD_BYTES)"
-        return error.reason, f"{error.reason}: {detail}"
-    reason = future_dated_reason(m, produced_ms, int(settings.max_future_s * 1000))
-    if reason is not None:
-        return "future_dated", reason
-    try:
-        partition_key(m, config)
-    except UnroutableMention as exc:
-        return "unroutable", f"unroutable: {exc}"
+        return error.reason, f"{error.reason}: {error}"
     return None
 
 

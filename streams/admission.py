@@ -21,7 +21,7 @@ from streams.brands import BrandConfig
 from streams.enrich import UnroutableMention, partition_key, producer_key
 from streams.event_time import future_dated_detail, future_excess_ms
 
-__all__ = ["Admitted", "Refusal", "admit", "admit_batch"]
+__all__ = ["Admitted", "Refusal", "admit", "admit_batch", "check_admissible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,16 @@ def admit(item: Any, *, produced_ms: int, max_record_bytes: int, max_future_ms: 
     dead-letter its record with (``unroutable`` included)."""
     mention = mention_from_dict(item)
     value = encode_mention(mention)
+    check_admissible(mention, value, produced_ms=produced_ms, max_record_bytes=max_record_bytes,
+                     max_future_ms=max_future_ms, brands=brands, produced_as=produced_as)
+    return Admitted(mention, value, producer_key(mention, brands).encode())
+
+
+def check_admissible(mention: Mention, value: bytes, *, produced_ms: int, max_record_bytes: int,
+                     max_future_ms: int, brands: BrandConfig, produced_as: str) -> None:
+    """Raise DecodeError with the reason the worker would dead-letter the record `value`
+    (encode_mention(mention)) produced at `produced_ms` with; return when it would process it.
+    The one implementation of the worker's checks for producers (HTTP and CLI ingest)."""
     try:
         # The worker's own decoder on the bytes it would read: its size limit, and a record
         # that doesn't survive the round trip is refused here, not dead-lettered there.
@@ -71,7 +81,6 @@ def admit(item: Any, *, produced_ms: int, max_record_bytes: int, max_future_ms: 
         partition_key(mention, brands)
     except UnroutableMention as exc:
         raise DecodeError("unroutable", str(exc), field="$.in_reply_to_author_id") from None
-    return Admitted(mention, value, producer_key(mention, brands).encode())
 
 
 def admit_batch(items: list[Any], *, produced_ms: int, max_record_bytes: int,

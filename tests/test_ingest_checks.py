@@ -87,8 +87,9 @@ def test_a_brand_reply_without_the_replied_to_author_is_rejected_as_unroutable(
     result = ingest_jsonl(load_settings({}), path, progress=False, producer=producer,
                           clock=lambda: NOW)
     assert result.sent == 2 and result.refused == {"unroutable": 1}
-    assert result.rejected == [(3, "unroutable: brand reply without in_reply_to_author_id: it "
-                                   "can't be matched to the customer's mentions")]
+    assert result.rejected == [(3, "unroutable: $.in_reply_to_author_id: brand reply without "
+                                   "in_reply_to_author_id: it can't be matched to the "
+                                   "customer's mentions")]
 
 
 def test_worker_rejection_is_none_for_what_the_worker_processes() -> None:

@@ -48,8 +48,8 @@ def test_dated_2099_and_two_hours_ahead_are_rejected_not_reported_sent(
     out = _cli(stack.env, "ingest", str(path), "--no-progress")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "sent 3 mentions, rejected 2 (2 future-dated)" in out.stdout, out.stdout
-    assert "line 2: future_dated: created_at 2099-01-01T00:00:00.000Z" in out.stdout
-    assert "line 4: future_dated: created_at " in out.stdout
+    assert "line 2: future_dated: $.created_at: created_at 2099-01-01T00:00:00.000Z" in out.stdout
+    assert "line 4: future_dated: $.created_at: created_at " in out.stdout
     raw = consume_all(stack.bootstrap, stack.topic("mentions.raw"), expected=3, timeout_s=30)
     assert _ids(raw) == sorted(d["id"] for d in good)
 
