@@ -110,10 +110,22 @@ class BrandPolicy:
     calendar: BusinessCalendar | None = None
     configured: bool = True
     timezone: str | None = None  # informational unless business hours are set
+    # Per-platform identities, read by the sources (streams/sources). Bluesky DIDs and Mastodon
+    # accounts ("user@instance", lower case) count as the brand's accounts too, so a record
+    # carrying one as its author handle is the brand's whoever produced it.
+    bluesky_dids: frozenset[str] = frozenset()
+    bluesky_handles: frozenset[str] = frozenset()
+    mastodon_accounts: frozenset[str] = frozenset()
+    # Posts naming the brand without addressing it: hashtags (case-folded, without '#') and
+    # keywords (as configured; matched case-insensitively on word boundaries).
+    hashtags: frozenset[str] = frozenset()
+    keywords: tuple[str, ...] = ()
     _folded: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_folded", frozenset(fold_handle(a) for a in self.accounts))
+        object.__setattr__(self, "_folded", frozenset(
+            fold_handle(a) for a in (*self.accounts, *self.bluesky_dids,
+                                     *self.mastodon_accounts)))
 
     def is_account(self, handle: str) -> bool:
         return fold_handle(handle) in self._folded
@@ -161,8 +173,17 @@ def default_brand_config() -> BrandConfig:
 
 _TOP_KEYS = ("brands", "defaults")
 _DEFAULT_KEYS = ("ignore_after", "share_window", "sla")
-_BRAND_KEYS = ("accounts", "business_hours", "holidays", "ignore_after", "name", "sla",
-               "timezone")
+_BRAND_KEYS = ("accounts", "bluesky", "business_hours", "hashtags", "holidays", "ignore_after",
+               "keywords", "mastodon", "name", "sla", "timezone")
+_BLUESKY_KEYS = ("dids", "handles")
+_MASTODON_KEYS = ("accounts",)
+# did:plc:<24 base32> or did:web:<host>; the DID methods Bluesky accepts.
+_DID_RE = re.compile(r"did:(plc:[a-z2-7]{24}|web:[A-Za-z0-9._:%-]{1,253})")
+_BSKY_HANDLE_RE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]"
+                             r"[A-Za-z0-9-]{0,61}")
+_MASTODON_ACCT_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_-]+)*@([A-Za-z0-9-]+\.)+"
+                               r"[A-Za-z0-9-]+")
+_HASHTAG_RE = re.compile(r"\w+")
 _DURATION_HELP = "(use e.g. '1h', '90m', '3600s')"
 
 
@@ -263,6 +284,8 @@ def _parse_brand(ctx: _Ctx, key: str, raw: object, cfg_defaults: tuple[int, int]
                             f"{handle!r} is not a handle (a non-empty string without spaces)")
         accounts.append(handle.removeprefix("@"))
 
+    identities = _parse_identities(ctx, table, path)
+
     sla = ctx.duration(table, "sla", path, cfg_defaults[0])
     ignore_after = ctx.duration(table, "ignore_after", path, cfg_defaults[1])
     if ignore_after < sla:
@@ -324,7 +347,47 @@ def _parse_brand(ctx: _Ctx, key: str, raw: object, cfg_defaults: tuple[int, int]
 
     return BrandPolicy(key=key, display_name=name.strip(), accounts=frozenset(accounts),
                        sla_ms=sla, ignore_after_ms=ignore_after, calendar=calendar,
-                       configured=True, timezone=tz)
+                       configured=True, timezone=tz, **identities)
+
+
+def _strings(ctx: _Ctx, table: Mapping[str, Any], key: str, path: str, pattern: re.Pattern[str],
+             what: str, example: str) -> list[str]:
+    raw = table.get(key, [])
+    if not isinstance(raw, list):
+        raise ctx.error(f"{path}.{key}", f"must be a list of {what}, e.g. [{example}]")
+    values = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not pattern.fullmatch(item):
+            one = what[:-1]
+            article = "an" if one[0] in "aeiou" else "a"
+            raise ctx.error(f"{path}.{key}[{i}]", f"{item!r} is not {article} {one} (e.g. "
+                            f"{example})")
+        values.append(item)
+    return values
+
+
+def _parse_identities(ctx: _Ctx, table: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The brand's Bluesky and Mastodon identities, hashtags and keywords (all optional)."""
+    bluesky = ctx.table(table.get("bluesky", {}), f"{path}.bluesky")
+    ctx.check_keys(bluesky, _BLUESKY_KEYS, f"{path}.bluesky")
+    dids = _strings(ctx, bluesky, "dids", f"{path}.bluesky", _DID_RE, "DIDs",
+                    '"did:plc:ewvi7nxzyoun6zhxrhs64oiz"')
+    handles = [h.removeprefix("@").lower() for h in _strings(
+        ctx, bluesky, "handles", f"{path}.bluesky", re.compile(r"@?" + _BSKY_HANDLE_RE.pattern),
+        "handles", '"bahn.bsky.social"')]
+    mastodon = ctx.table(table.get("mastodon", {}), f"{path}.mastodon")
+    ctx.check_keys(mastodon, _MASTODON_KEYS, f"{path}.mastodon")
+    accts = [a.removeprefix("@").lower() for a in _strings(
+        ctx, mastodon, "accounts", f"{path}.mastodon",
+        re.compile(r"@?" + _MASTODON_ACCT_RE.pattern), "accounts", '"bahn@social.example"')]
+    tags = [t.removeprefix("#").casefold() for t in _strings(
+        ctx, table, "hashtags", path, re.compile(r"#?" + _HASHTAG_RE.pattern), "hashtags",
+        '"DBhilft"')]
+    keywords = _strings(ctx, table, "keywords", path, re.compile(r"\S(.{0,98}\S)?"), "keywords",
+                        '"Deutsche Bahn"')
+    return {"bluesky_dids": frozenset(dids), "bluesky_handles": frozenset(handles),
+            "mastodon_accounts": frozenset(accts), "hashtags": frozenset(tags),
+            "keywords": tuple(dict.fromkeys(keywords))}
 
 
 def parse_brand_config(text: str, *, source: str = "<string>") -> BrandConfig:

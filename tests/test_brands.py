@@ -82,8 +82,25 @@ def test_durations(text: str, expected: int) -> None:
     ('[brands.db]\nsla = "0s"\n', "brands.toml: brands.db.sla: '0s' must be longer than zero"),
     ('[brands.db]\nsla = 3600\n', "brands.toml: brands.db.sla: 3600 is not a duration"),
     ('[brands.db]\nsla_ms = "1h"\n',
-     "brands.toml: brands.db.sla_ms: unknown key (allowed: accounts, business_hours, holidays, "
-     "ignore_after, name, sla, timezone); did you mean 'sla'?"),
+     "brands.toml: brands.db.sla_ms: unknown key (allowed: accounts, bluesky, business_hours, "
+     "hashtags, holidays, ignore_after, keywords, mastodon, name, sla, timezone); did you mean "
+     "'sla'?"),
+    ('[brands.db.bluesky]\ndids = ["did:plc:short"]\n',
+     "brands.toml: brands.db.bluesky.dids[0]: 'did:plc:short' is not a DID"),
+    ('[brands.db.bluesky]\ndid = ["did:plc:ewvi7nxzyoun6zhxrhs64oiz"]\n',
+     "brands.toml: brands.db.bluesky.did: unknown key (allowed: dids, handles); did you mean "
+     "'dids'?"),
+    ('[brands.db.bluesky]\nhandles = ["not a handle"]\n',
+     "brands.toml: brands.db.bluesky.handles[0]: 'not a handle' is not a handle"),
+    ('[brands.db.mastodon]\naccounts = ["bahn"]\n',
+     "brands.toml: brands.db.mastodon.accounts[0]: 'bahn' is not an account (e.g. "
+     "\"bahn@social.example\")"),
+    ('[brands.db]\nmastodon = "bahn@social.example"\n',
+     "brands.toml: brands.db.mastodon: must be a table"),
+    ('[brands.db]\nhashtags = ["two words"]\n',
+     "brands.toml: brands.db.hashtags[0]: 'two words' is not a hashtag"),
+    ('[brands.db]\nkeywords = [" Bahn"]\n',
+     "brands.toml: brands.db.keywords[0]: ' Bahn' is not a keyword"),
     ('[brand.db]\nsla = "1h"\n', "brands.toml: brand: unknown key (allowed: brands, defaults); "
      "did you mean 'brands'?"),
     ('[defaults]\nsla_window = "1h"\n', "brands.toml: defaults.sla_window: unknown key"),
@@ -144,3 +161,22 @@ def test_business_hours_variants() -> None:
     assert cal.hours[1] == (("00:00", "24:00"),)
     assert cal.hours[2] == ()
     assert cal.holidays == frozenset({date(2026, 12, 25)})
+
+
+def test_platform_identities_hashtags_and_keywords() -> None:
+    config = parse_brand_config(
+        '[brands.db]\naccounts = ["DB_Bahn"]\nhashtags = ["#DBhilft", "bahn"]\n'
+        'keywords = ["Deutsche Bahn", "Deutsche Bahn"]\n'
+        '[brands.db.bluesky]\ndids = ["did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:bahn.example"]'
+        '\nhandles = ["@Bahn.bsky.social"]\n'
+        '[brands.db.mastodon]\naccounts = ["@DB@Social.Example"]\n')
+    db = config.brands["db"]
+    assert db.bluesky_dids == {"did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:bahn.example"}
+    assert db.bluesky_handles == {"bahn.bsky.social"}
+    assert db.mastodon_accounts == {"db@social.example"}
+    assert db.hashtags == {"dbhilft", "bahn"}
+    assert db.keywords == ("Deutsche Bahn",)
+    # A record whose author handle is one of the platform identities is the brand's.
+    assert config.is_brand_account("db", "did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+    assert config.is_brand_account("db", "DB@social.example")
+    assert not config.is_brand_account("db", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
