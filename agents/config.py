@@ -156,6 +156,8 @@ class Settings:
     topic_events: str = "complaints.events"
     topic_ticks: str = "mentionwatch.ticks"
     topic_rerouted: str = "mentionwatch.rerouted"
+    topic_deletions: str = "mentions.deletions"
+    topic_source_cursors: str = "mentionwatch.sources"
     app_id: str = "mentionwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -232,6 +234,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         topic_events=prefix + "complaints.events",
         topic_ticks=prefix + "mentionwatch.ticks",
         topic_rerouted=prefix + "mentionwatch.rerouted",
+        topic_deletions=prefix + "mentions.deletions",
+        topic_source_cursors=prefix + "mentionwatch.sources",
         bootstrap_servers=env.get("MENTIONWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         home=Path(env.get("MENTIONWATCH_HOME", ".mentionwatch")),
         partitions=_int(env, "MENTIONWATCH_PARTITIONS", 6, minimum=1),

@@ -70,6 +70,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_ticks, {"retention.ms": str(HOUR_MS), **isr}, isr_source),
         TopicSpec(settings.topic_rerouted, {"retention.ms": str(7 * 24 * HOUR_MS), **isr},
                   isr_source),
+        # Deletions reported by the platforms (deletion.v1): kept as long as the mentions
+        # they hide the text of.
+        TopicSpec(settings.topic_deletions, raw, raw_src),
+        # The sources' cursors (source_cursor.v1), one per source name: compacted, so the
+        # newest position of every source is kept for good and nothing else.
+        TopicSpec(settings.topic_source_cursors,
+                  {"cleanup.policy": "compact", "retention.ms": "-1", **isr}, isr_source),
     ]
 
 

@@ -382,3 +382,59 @@ def encode_dead_letter(
             "failed_at": failed_at,
         }
     )
+
+
+def encode_deletion(*, platform: str, id: str, author_id: str, deleted_at: str) -> bytes:
+    """A deletion.v1 record (mentions.deletions): a post a source produced was deleted."""
+    return orjson.dumps({"schema_version": SCHEMA_VERSION, "platform": platform, "id": id,
+                         "author_id": author_id, "deleted_at": deleted_at})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCursor:
+    """A source's durable position (source_cursor.v1.json, on the compacted sources topic,
+    keyed by the source's name). `position` is the platform's (Bluesky: time_us; Mastodon: the
+    newest ids read per feed); `raw_offsets` are mentions.raw's end offsets once everything
+    produced before this cursor was acknowledged, so a restart reads from there to learn what
+    was produced after it; `recent_ids` are the ids produced in the overlap a restart reads
+    again (Bluesky resumes a few seconds early)."""
+
+    source: str
+    platform: str
+    position: dict[str, Any]
+    raw_offsets: dict[int, int]
+    recent_ids: tuple[str, ...]
+    saved_at: str
+
+
+def encode_source_cursor(cursor: SourceCursor) -> bytes:
+    return orjson.dumps({
+        "schema_version": SCHEMA_VERSION, "source": cursor.source, "platform": cursor.platform,
+        "position": cursor.position,
+        "raw_offsets": {str(p): o for p, o in sorted(cursor.raw_offsets.items())},
+        "recent_ids": list(cursor.recent_ids), "saved_at": cursor.saved_at})
+
+
+def decode_source_cursor(data: bytes) -> SourceCursor:
+    """Raises DecodeError naming the field (a cursor from a newer version, or damaged)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("not_json", f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _fail("$", "must be an object")
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise _fail("$.schema_version", f"{obj.get('schema_version')!r} is not 1",
+                    "unknown_schema_version")
+    for key, kind in (("source", str), ("platform", str), ("position", dict),
+                      ("raw_offsets", dict), ("recent_ids", list), ("saved_at", str)):
+        if not isinstance(obj.get(key), kind):
+            raise _fail(f"$.{key}", f"missing or not a {kind.__name__}")
+    try:
+        offsets = {int(p): int(o) for p, o in obj["raw_offsets"].items()}
+    except (TypeError, ValueError):
+        raise _fail("$.raw_offsets", "must map partition numbers to offsets") from None
+    if not all(isinstance(i, str) for i in obj["recent_ids"]):
+        raise _fail("$.recent_ids", "must be a list of strings")
+    return SourceCursor(obj["source"], obj["platform"], obj["position"], offsets,
+                        tuple(obj["recent_ids"]), obj["saved_at"])

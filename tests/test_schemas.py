@@ -181,7 +181,10 @@ def test_dead_letter_reasons_are_the_metrics_reasons() -> None:
     from agents.metrics import DEAD_LETTER_REASONS
 
     schema = _schema("dead_letter.v1.json")
-    assert sorted(schema["properties"]["reason"]["enum"]) == sorted(DEAD_LETTER_REASONS)
+    # The worker's metric counts the worker's reasons; a source counts its rejected frames
+    # itself (mentionwatch_source_frames_rejected_total).
+    assert sorted(schema["properties"]["reason"]["enum"]) == sorted(
+        (*DEAD_LETTER_REASONS, "bad_frame"))
     with pytest.raises(jsonschema.ValidationError):
         _validator("dead_letter.v1.json").validate(orjson.loads(encode_dead_letter(
             DecodeError("made_up", "x"), topic="t", partition=0, offset=0, timestamp_ms=None,

@@ -34,7 +34,10 @@ def test_every_topic_gets_min_insync_and_its_retention_from_the_settings() -> No
         "p.complaints.events": str(DAY_MS // 2),
         "p.mentionwatch.ticks": "3600000",  # operational: short whatever the settings
         "p.mentionwatch.rerouted": str(7 * DAY_MS),
+        "p.mentions.deletions": "-1",  # as long as the mentions whose text they hide
+        "p.mentionwatch.sources": "-1",  # compacted: the newest cursor per source, for good
     }
+    assert specs["p.mentionwatch.sources"]["cleanup.policy"] == "compact"
     assert {config["min.insync.replicas"] for config in specs.values()} == {"2"}
     assert specs["p.mentions.raw"]["message.timestamp.after.max.ms"] == "300000"
 
