@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -134,6 +136,124 @@ def ingest(file: Path, fmt: str, rejects: Path | None, no_progress: bool,
                                    f"(MENTIONWATCH_BOOTSTRAP_SERVERS): {exc}") from None
     click.echo(result.summary())
     sys.exit(1 if result.rejected else 0)
+
+
+@main.group()
+def source() -> None:
+    """Read a platform's public posts about the configured brands into mentions.raw (long
+    running; resumes from its cursor in Kafka after a restart)."""
+
+
+def _source_settings() -> tuple[Settings, Any]:
+    from agents.worker import load_brand_config
+
+    settings = _settings()
+    try:
+        return settings, load_brand_config(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_source(run: Callable[[], None], settings: Settings) -> None:
+    """Errors as one line: exit 2 for configuration, 1 for the broker or the platform."""
+    from kafka.errors import KafkaError
+
+    from agents.sources.runtime import SourceError
+    from agents.topics import KafkaAuthError, TopicError
+
+    try:
+        run()
+    except (ConfigError, KafkaAuthError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except (SourceError, TopicError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KafkaError as exc:
+        click.echo(f"Error: cannot reach the broker at {settings.bootstrap_servers} "
+                   f"(MENTIONWATCH_BOOTSTRAP_SERVERS): {exc}", err=True)
+        sys.exit(1)
+
+
+def _since_ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from agents.replay import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
+@source.command("bluesky")
+@click.option("--name", default="bluesky", show_default=True,
+              help="The source's name: its cursor's key in Kafka and its metrics' label.")
+@click.option("--endpoint", envvar="MENTIONWATCH_BLUESKY_ENDPOINT",
+              default="wss://jetstream2.us-east.bsky.network", show_default=True,
+              help="Jetstream instance (env MENTIONWATCH_BLUESKY_ENDPOINT).")
+@click.option("--since", default=None, help="First start only: read from this time (RFC 3339 "
+              "or YYYY-MM-DD; Jetstream keeps about 36 h) instead of from now.")
+@click.option("--metrics-port", type=click.IntRange(min=0), default=9110, show_default=True,
+              envvar="MENTIONWATCH_SOURCE_METRICS_PORT", help="0: no metrics server.")
+def source_bluesky(name: str, endpoint: str, since: str | None, metrics_port: int) -> None:
+    """Bluesky posts that mention, reply to, quote or tag a brand, and the brand's replies,
+    from Jetstream."""
+    from agents.sources.bluesky import BlueskyOptions, run_bluesky
+    from streams.sources.matching import BrandIndex
+
+    settings, config = _source_settings()
+    index = BrandIndex.from_config(config)
+    if not (index.bluesky_dids or index.hashtags or index.keywords):
+        raise click.ClickException("no brand has Bluesky DIDs, hashtags or keywords in the "
+                                   "brands file: nothing to watch (docs/configuration.md)")
+    since_ms = _since_ms(since)
+    options = BlueskyOptions(name=name, endpoint=endpoint, metrics_port=metrics_port,
+                             since_us=since_ms * 1000 if since_ms is not None else None)
+    _run_source(lambda: run_bluesky(settings, config, options), settings)
+
+
+@source.command("mastodon")
+@click.option("--instance", envvar="MENTIONWATCH_MASTODON_INSTANCE", required=True,
+              help="The brand account's instance, e.g. https://social.example (env "
+              "MENTIONWATCH_MASTODON_INSTANCE).")
+@click.option("--account", envvar="MENTIONWATCH_MASTODON_ACCOUNT", required=True,
+              help="The brand's account, user@instance, as in the brands file (env "
+              "MENTIONWATCH_MASTODON_ACCOUNT). Its token comes from MENTIONWATCH_MASTODON_TOKEN "
+              "or MENTIONWATCH_MASTODON_TOKEN_FILE (scope read).")
+@click.option("--name", default="mastodon", show_default=True,
+              help="The source's name: its cursor's key in Kafka and its metrics' label (one "
+              "per account).")
+@click.option("--streaming-url", envvar="MENTIONWATCH_MASTODON_STREAMING_URL", default=None,
+              help="Default: the instance's own (from /api/v2/instance).")
+@click.option("--since", default=None, help="First start only: catch up from this time (RFC "
+              "3339 or YYYY-MM-DD) instead of from now.")
+@click.option("--metrics-port", type=click.IntRange(min=0), default=9111, show_default=True,
+              envvar="MENTIONWATCH_SOURCE_METRICS_PORT", help="0: no metrics server.")
+def source_mastodon(instance: str, account: str, name: str, streaming_url: str | None,
+                    since: str | None, metrics_port: int) -> None:
+    """Mentions of the brand's Mastodon account, its own replies, and statuses with the
+    brands' hashtags, streamed and caught up over REST after every (re)connect."""
+    import os
+
+    from agents.config import _secret
+    from agents.sources.mastodon import MastodonOptions, run_mastodon
+
+    settings, config = _source_settings()
+    try:
+        token = _secret(dict(os.environ), "MENTIONWATCH_MASTODON_TOKEN")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not token:
+        raise click.ClickException("set MENTIONWATCH_MASTODON_TOKEN or "
+                                   "MENTIONWATCH_MASTODON_TOKEN_FILE (the brand account's "
+                                   "access token, scope read)")
+    if not instance.startswith(("https://", "http://")):
+        raise click.BadParameter("must start with https://", param_hint="--instance")
+    options = MastodonOptions(instance=instance, account=account, token=token, name=name,
+                              streaming_url=streaming_url, since_ms=_since_ms(since),
+                              metrics_port=metrics_port)
+    _run_source(lambda: run_mastodon(settings, config, options), settings)
 
 
 @main.command()

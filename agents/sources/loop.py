@@ -1,0 +1,67 @@
+"""The parts of a source's run loop both platforms share: stop signals, reconnect backoff,
+the metrics server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+
+from prometheus_client import start_http_server
+
+from agents.sources.runtime import SourceMetrics
+
+log = logging.getLogger("mentionwatch.source")
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+# A connection that lasted this long was healthy: the next failure starts the backoff afresh.
+HEALTHY_AFTER_S = 30.0
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter (1 s, 2 s, 4 s ... 60 s), reset after a
+    connection that lasted HEALTHY_AFTER_S."""
+
+    def __init__(self, first_s: float = BACKOFF_FIRST_S, max_s: float = BACKOFF_MAX_S) -> None:
+        self.first_s, self.max_s = first_s, max_s
+        self.next_s = first_s
+        self.connected_at: float | None = None
+
+    def connected(self) -> None:
+        self.connected_at = time.monotonic()
+
+    def delay(self) -> float:
+        if self.connected_at is not None and \
+                time.monotonic() - self.connected_at >= HEALTHY_AFTER_S:
+            self.next_s = self.first_s
+        self.connected_at = None
+        delay = self.next_s * random.uniform(0.5, 1.0)
+        self.next_s = min(self.max_s, self.next_s * 2)
+        return delay
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM, SIGINT and SIGHUP (a closed terminal) stop the source cleanly: its last cursor
+    is written first."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep; True when a stop was asked meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+def serve_metrics(metrics: SourceMetrics, host: str, port: int) -> None:
+    """The source's /metrics (port 0: none)."""
+    if port:
+        start_http_server(port, addr=host, registry=metrics.registry)
+        log.info("source %s: metrics on http://%s:%d/metrics", metrics.name, host, port)
