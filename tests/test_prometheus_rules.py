@@ -55,6 +55,9 @@ EXPORTED_METRICS = {
     "mentionwatch_offset_gap_records_unread_total",
     "mentionwatch_events_resent_total",
     "mentionwatch_build_info",
+    # The sources' (agents/sources/runtime.py SourceMetrics).
+    "mentionwatch_source_connected",
+    "mentionwatch_source_gaps_total",
 }
 EXPORTED_HISTOGRAMS = {"mentionwatch_first_response_seconds"}
 EXPORTED_SERIES = EXPORTED_METRICS | {
