@@ -143,8 +143,8 @@ class SourceRuntime:
 
     def open(self) -> SourceCursor | None:
         """Connect, read this source's cursor and learn what was produced after it. Returns the
-        cursor (None on a first start). Raises SourceError, or the clients' errors when the
-        broker can't be reached."""
+        cursor (None on a first start, or when the last run never got past it). Raises
+        SourceError, or the clients' errors when the broker can't be reached."""
         from kafka import KafkaConsumer
 
         from agents.topics import ensure_topics
@@ -158,13 +158,20 @@ class SourceRuntime:
             enable_auto_commit=False, client_id=f"mentionwatch-source-{self.name}",
             **kafka_python_security(self.settings))
         self.cursor = self._read_cursor()
-        if self.cursor is not None:
-            ids = self._ids_produced_since(self.cursor.raw_offsets)
-            for mention_id in (*self.cursor.recent_ids, *ids):
-                self._remember(mention_id)
-            log.info("source %s: resuming from %s; %d ids already produced are dropped if "
-                     "read again", self.name, self.cursor.position, len(self._seen))
-        return self.cursor
+        if self.cursor is None:
+            # A first start writes a cursor (no position yet) before it produces anything:
+            # killed before its first checkpoint, its restart still learns from the cursor's
+            # offsets what it produced, instead of producing all of it again.
+            self.checkpoint({})
+            return None
+        ids = self._ids_produced_since(self.cursor.raw_offsets)
+        for mention_id in (*self.cursor.recent_ids, *ids):
+            self._remember(mention_id)
+        log.info("source %s: resuming from %s; %d ids already produced are dropped if "
+                 "read again", self.name, self.cursor.position or "its first start",
+                 len(self._seen))
+        # No position: killed before its first checkpoint; it starts over as on a first start.
+        return self.cursor if self.cursor.position else None
 
     def _read_to_end(self, topic: str) -> Iterable[Any]:
         from kafka import TopicPartition
