@@ -75,7 +75,13 @@ def _install_redacting_factory() -> None:
 
 def keep_secrets_out_of_logs(security: KafkaSecurity) -> None:
     """Register the settings' secrets for redaction in every log line of this process."""
-    found = [s for s in (security.password, security.ssl_key_password) if s]
+    keep_out_of_logs(security.password, security.ssl_key_password)
+
+
+def keep_out_of_logs(*secrets: str | None) -> None:
+    """Register secrets (a Kafka password, a platform's access token) for redaction in every
+    log line of this process."""
+    found = [s for s in secrets if s]
     if not found:
         return
     with _secrets_lock:

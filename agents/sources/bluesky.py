@@ -6,12 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
 from agents.config import Settings
-from agents.sources.loop import Backoff, install_stop_signals, serve_metrics, sleep_or_stop
+from agents.sources.loop import (
+    Backoff,
+    configure_logging,
+    install_stop_signals,
+    serve_metrics,
+    sleep_or_stop,
+)
 from agents.sources.runtime import SourceError, SourceMetrics, SourceRuntime
 from streams.brands import BrandConfig
 from streams.sources.bluesky import parse_jetstream_frame
@@ -76,9 +83,9 @@ class BlueskySource:
                     try:
                         await self._connection(session, stop, backoff)
                     except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                        log.warning("source %s: connection to %s lost: %s",
+                        log.warning("source %s: connection to %s lost: %s: %s",
                                     self.options.name, self.options.endpoint,
-                                    type(exc).__name__)
+                                    type(exc).__name__, exc)
                     self.metrics.connected.labels(self.options.name).set(0)
                     if stop.is_set():
                         break
@@ -104,36 +111,47 @@ class BlueskySource:
             first = True
             loop = asyncio.get_running_loop()
             next_checkpoint = loop.time() + self.options.checkpoint_s
+            idle_deadline = loop.time() + self.options.idle_timeout_s
             stop_wait = asyncio.ensure_future(stop.wait())
+            receive: asyncio.Future[aiohttp.WSMessage] | None = None
             try:
                 while True:
-                    receive = asyncio.ensure_future(ws.receive())
-                    done, _ = await asyncio.wait({receive, stop_wait},
-                                                 timeout=self.options.idle_timeout_s,
+                    if receive is None:
+                        receive = asyncio.ensure_future(ws.receive())
+                    # Woken for the next checkpoint too, so the cursor reaches the last event
+                    # handled when the stream goes quiet (a pending receive is kept, not lost).
+                    timeout = max(0.0, min(idle_deadline, next_checkpoint) - loop.time())
+                    waiting: set[asyncio.Future[Any]] = {receive, stop_wait}
+                    done, _ = await asyncio.wait(waiting, timeout=timeout,
                                                  return_when=asyncio.FIRST_COMPLETED)
-                    if receive not in done:
-                        receive.cancel()
-                        if stop_wait in done:
-                            return
+                    if receive in done:
+                        message = receive.result()
+                        receive = None
+                        idle_deadline = loop.time() + self.options.idle_timeout_s
+                        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                            data = message.data if isinstance(message.data, bytes) \
+                                else message.data.encode()
+                            time_us = self._handle(data)
+                            if first and time_us is not None:
+                                first = False
+                                self._check_gap(resume_us, time_us)
+                        elif message.type in (aiohttp.WSMsgType.CLOSE,
+                                              aiohttp.WSMsgType.CLOSED,
+                                              aiohttp.WSMsgType.CLOSING):
+                            raise ConnectionError(f"closed by the server ({ws.close_code})")
+                        elif message.type is aiohttp.WSMsgType.ERROR:
+                            raise ConnectionError(str(ws.exception()))
+                    elif stop_wait in done:
+                        return
+                    elif loop.time() >= idle_deadline:
                         raise TimeoutError(f"no event for {self.options.idle_timeout_s:g}s")
-                    message = receive.result()
-                    if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        data = message.data if isinstance(message.data, bytes) \
-                            else message.data.encode()
-                        time_us = self._handle(data)
-                        if first and time_us is not None:
-                            first = False
-                            self._check_gap(resume_us, time_us)
-                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                          aiohttp.WSMsgType.CLOSING):
-                        raise ConnectionError(f"closed by the server ({ws.close_code})")
-                    elif message.type is aiohttp.WSMsgType.ERROR:
-                        raise ConnectionError(str(ws.exception()))
                     if loop.time() >= next_checkpoint:
                         self._checkpoint()
                         next_checkpoint = loop.time() + self.options.checkpoint_s
             finally:
                 stop_wait.cancel()
+                if receive is not None:
+                    receive.cancel()
 
     def _check_gap(self, resume_us: int | None, first_us: int) -> None:
         if resume_us is None:
@@ -178,6 +196,7 @@ class BlueskySource:
 
 def run_bluesky(settings: Settings, config: BrandConfig, options: BlueskyOptions) -> None:
     """Run until SIGTERM/SIGINT/SIGHUP; raises SourceError when it can't go on safely."""
+    configure_logging(settings.log_level)
     source = BlueskySource(settings, config, options)
 
     async def main() -> None:

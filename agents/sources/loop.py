@@ -43,6 +43,23 @@ class Backoff:
         return delay
 
 
+def configure_logging(level: str) -> None:
+    """The source's own lines (mentionwatch.*) on stderr, time-stamped, from `level`
+    (MENTIONWATCH_LOG_LEVEL); other libraries' (the Kafka client's) from WARNING. Without it
+    only warnings reached stderr, bare, and a healthy source said nothing at all."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] "
+                                           "%(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    ours = logging.getLogger("mentionwatch")
+    try:
+        ours.setLevel(level.upper())
+    except ValueError:
+        ours.setLevel(logging.INFO)
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
     """SIGTERM, SIGINT and SIGHUP (a closed terminal) stop the source cleanly: its last cursor
     is written first."""

@@ -18,9 +18,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 import orjson
 
-from agents.config import Settings
-from agents.sources.loop import Backoff, install_stop_signals, serve_metrics, sleep_or_stop
+from agents.config import ConfigError, Settings
+from agents.kafka_clients import keep_out_of_logs
+from agents.sources.loop import (
+    Backoff,
+    configure_logging,
+    install_stop_signals,
+    serve_metrics,
+    sleep_or_stop,
+)
 from agents.sources.runtime import SourceError, SourceMetrics, SourceRuntime
+from schemas.codec import parse_rfc3339_ms
 from streams.brands import BrandConfig
 from streams.sources.mastodon import (
     StatusRef,
@@ -44,6 +52,8 @@ PAGE_STATUSES = 40
 REQUEST_TIMEOUT_S = 30.0
 # Waiting for a rate-limit reset longer than this is a fault of the clock or the server.
 MAX_RATE_WAIT_S = 300.0
+# A first start looks back this many pages of notifications at most for where --since begins.
+MAX_START_PAGES = 25
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,20 @@ def id_after(a: str | None, b: str) -> bool:
 
 
 def snowflake_min_id(ms: int) -> str:
-    """The smallest Mastodon id of a status or notification made at `ms` (Mastodon's ids are
-    the creation time in milliseconds shifted left 16 bits): a min_id that starts there."""
+    """The smallest Mastodon id of a status made at `ms` (a status id is its creation time in
+    milliseconds shifted left 16 bits): a min_id that starts there. Not for notifications:
+    their ids are a plain sequence (see MastodonSource._notifications_start)."""
     return str(ms << 16)
+
+
+def _created_ms(item: Mapping[str, Any]) -> int | None:
+    value = item.get("created_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_rfc3339_ms(value)
+    except ValueError:
+        return None
 
 
 def _parse_reset(value: str | None) -> float | None:
@@ -123,9 +144,10 @@ class MastodonSource:
         self.index = BrandIndex.from_config(config)
         self.domain = urlsplit(options.instance).hostname or ""
         self.account = normalize_acct(options.account, self.domain)
+        keep_out_of_logs(options.token)  # it is sent only in a header; this is the backstop
         brand = self.index.brand_of_mastodon_account(self.account)
         if brand is None:
-            raise SourceError(f"{self.account} is no brand's Mastodon account: add it to the "
+            raise ConfigError(f"{self.account} is no brand's Mastodon account: add it to the "
                               "brand's [brands.<key>.mastodon] accounts in the brands file")
         # The brand's own hashtags: another brand's account streams its own.
         self.hashtags = options.hashtags if options.hashtags is not None \
@@ -338,12 +360,39 @@ class MastodonSource:
                     break
                 self._checkpoint()
 
+    async def _notifications_start(self, session: aiohttp.ClientSession, since_ms: int) -> str:
+        """Where a first start's catch-up of notifications begins. Notification ids are not
+        time-based like status ids (Mastodon numbers them from a plain sequence), so a min_id
+        made from a time lies above every one of them: nothing would be caught up and the
+        cursor would never move, losing every mention made while the stream was down. The
+        start is the newest mention notification made before `since_ms` ("0": none)."""
+        max_id: str | None = None
+        for _page in range(MAX_START_PAGES):
+            params = [("types[]", "mention"), ("limit", str(PAGE_NOTIFICATIONS))]
+            if max_id is not None:
+                params.append(("max_id", max_id))
+            page = await self._get(session, "/api/v1/notifications", params)
+            items = sorted((i for i in page if isinstance(i, dict)
+                            and isinstance(i.get("id"), str)) if isinstance(page, list) else (),
+                           key=lambda i: (len(i["id"]), i["id"]), reverse=True)
+            if not items:
+                return "0"
+            for item in items:  # newest first
+                created_ms = _created_ms(item)
+                if created_ms is not None and created_ms < since_ms:
+                    return str(item["id"])
+            max_id = str(items[-1]["id"])
+        log.warning("source %s: more than %d pages of notifications since the start time; "
+                    "catching up from the oldest of them", self.options.name, MAX_START_PAGES)
+        return str(int(max_id) - 1) if max_id is not None and max_id.isdigit() else "0"
+
     # -- run -------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         cursor = await asyncio.to_thread(self.runtime.open)
-        start = snowflake_min_id(self.options.since_ms if self.options.since_ms is not None
-                                 else int(time.time() * 1000))
+        since_ms = self.options.since_ms if self.options.since_ms is not None \
+            else int(time.time() * 1000)
+        start = snowflake_min_id(since_ms)
         saved = dict(cursor.position) if cursor is not None else {}
         serve_metrics(self.metrics, self.settings.metrics_host, self.options.metrics_port)
         backoff = Backoff()
@@ -351,16 +400,25 @@ class MastodonSource:
             async with aiohttp.ClientSession() as session:
                 while not stop.is_set():
                     try:
-                        if self.account_id is None:
-                            await self._verify(session)
+                        if not self.position:  # set once, all feeds at a time
+                            if self.account_id is None:
+                                await self._verify(session)
+                            position: dict[str, str] = {}
                             for feed, *_ in self._feeds():
                                 value = saved.get(feed)
-                                self.position[feed] = value if isinstance(value, str) else start
-                            self.saved = dict(self.position)
+                                if isinstance(value, str):
+                                    position[feed] = value
+                                elif feed == "notifications":
+                                    position[feed] = await self._notifications_start(
+                                        session, since_ms)
+                                else:
+                                    position[feed] = start
+                            self.position, self.saved = position, dict(position)
                         await self._connection(session, stop, backoff)
                     except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                        log.warning("source %s: connection to %s lost: %s", self.options.name,
-                                    self.options.instance, type(exc).__name__)
+                        log.warning("source %s: connection to %s lost: %s: %s",
+                                    self.options.name, self.options.instance,
+                                    type(exc).__name__, exc)
                     self.metrics.connected.labels(self.options.name).set(0)
                     if stop.is_set():
                         break
@@ -393,38 +451,52 @@ class MastodonSource:
             self._checkpoint()
             loop = asyncio.get_running_loop()
             next_checkpoint = loop.time() + self.options.checkpoint_s
+            idle_deadline = loop.time() + self.options.idle_timeout_s
             stop_wait = asyncio.ensure_future(stop.wait())
+            receive: asyncio.Future[aiohttp.WSMessage] | None = None
             try:
                 while True:
-                    receive = asyncio.ensure_future(ws.receive())
-                    done, _ = await asyncio.wait({receive, stop_wait},
-                                                 timeout=self.options.idle_timeout_s,
+                    if receive is None:
+                        receive = asyncio.ensure_future(ws.receive())
+                    # Woken for the next checkpoint too: a brand's stream is quiet for long
+                    # stretches, and the cursor must still reach the last item handled.
+                    timeout = max(0.0, min(idle_deadline, next_checkpoint) - loop.time())
+                    waiting: set[asyncio.Future[Any]] = {receive, stop_wait}
+                    done, _ = await asyncio.wait(waiting, timeout=timeout,
                                                  return_when=asyncio.FIRST_COMPLETED)
-                    if receive not in done:
-                        receive.cancel()
-                        if stop_wait in done:
-                            return
+                    if receive in done:
+                        message = receive.result()
+                        receive = None
+                        idle_deadline = loop.time() + self.options.idle_timeout_s
+                        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                            data = message.data if isinstance(message.data, bytes) \
+                                else message.data.encode()
+                            await self._message(session, data)
+                        elif message.type in (aiohttp.WSMsgType.CLOSE,
+                                              aiohttp.WSMsgType.CLOSED,
+                                              aiohttp.WSMsgType.CLOSING):
+                            raise ConnectionError(f"closed by the server ({ws.close_code})")
+                        elif message.type is aiohttp.WSMsgType.ERROR:
+                            raise ConnectionError(str(ws.exception()))
+                    elif stop_wait in done:
+                        return
+                    elif loop.time() >= idle_deadline:
                         raise TimeoutError(f"nothing for {self.options.idle_timeout_s:g}s")
-                    message = receive.result()
-                    if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        data = message.data if isinstance(message.data, bytes) \
-                            else message.data.encode()
-                        await self._message(session, data)
-                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                          aiohttp.WSMsgType.CLOSING):
-                        raise ConnectionError(f"closed by the server ({ws.close_code})")
-                    elif message.type is aiohttp.WSMsgType.ERROR:
-                        raise ConnectionError(str(ws.exception()))
                     if loop.time() >= next_checkpoint:
                         self._checkpoint()
                         next_checkpoint = loop.time() + self.options.checkpoint_s
             finally:
                 stop_wait.cancel()
+                if receive is not None:
+                    receive.cancel()
 
     def _checkpoint(self) -> None:
         if not self.position or self.position == self.saved:
             return
-        newest = max((int(v) for v in self.position.values() if v.isdigit()), default=None)
+        # Status ids are their creation time shifted 16 bits; notification ids are a plain
+        # sequence and say nothing of time.
+        newest = max((int(v) for feed, v in self.position.items()
+                      if feed != "notifications" and v.isdigit()), default=None)
         self.runtime.checkpoint(dict(self.position),
                                 position_ms=(newest >> 16) if newest is not None else None)
         self.saved = dict(self.position)
@@ -432,6 +504,7 @@ class MastodonSource:
 
 def run_mastodon(settings: Settings, config: BrandConfig, options: MastodonOptions) -> None:
     """Run until SIGTERM/SIGINT/SIGHUP; raises SourceError when it can't go on safely."""
+    configure_logging(settings.log_level)
     source = MastodonSource(settings, config, options)
 
     async def main() -> None:
