@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -144,14 +144,20 @@ def source() -> None:
     running; resumes from its cursor in Kafka after a restart)."""
 
 
+def _source_config_error(message: str) -> NoReturn:
+    """A source's configuration can't work: one `Error:` line, exit 2 (as a worker's)."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
 def _source_settings() -> tuple[Settings, Any]:
     from agents.worker import load_brand_config
 
-    settings = _settings()
     try:
+        settings = load_settings()
         return settings, load_brand_config(settings)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        _source_config_error(str(exc))
 
 
 def _run_source(run: Callable[[], None], settings: Settings) -> None:
@@ -205,8 +211,8 @@ def source_bluesky(name: str, endpoint: str, since: str | None, metrics_port: in
     settings, config = _source_settings()
     index = BrandIndex.from_config(config)
     if not (index.bluesky_dids or index.hashtags or index.keywords):
-        raise click.ClickException("no brand has Bluesky DIDs, hashtags or keywords in the "
-                                   "brands file: nothing to watch (docs/configuration.md)")
+        _source_config_error("no brand has Bluesky DIDs, hashtags or keywords in the brands "
+                             "file: nothing to watch (docs/configuration.md)")
     since_ms = _since_ms(since)
     options = BlueskyOptions(name=name, endpoint=endpoint, metrics_port=metrics_port,
                              since_us=since_ms * 1000 if since_ms is not None else None)
@@ -243,11 +249,11 @@ def source_mastodon(instance: str, account: str, name: str, streaming_url: str |
     try:
         token = _secret(dict(os.environ), "MENTIONWATCH_MASTODON_TOKEN")
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        _source_config_error(str(exc))
     if not token:
-        raise click.ClickException("set MENTIONWATCH_MASTODON_TOKEN or "
-                                   "MENTIONWATCH_MASTODON_TOKEN_FILE (the brand account's "
-                                   "access token, scope read)")
+        _source_config_error("set MENTIONWATCH_MASTODON_TOKEN or "
+                             "MENTIONWATCH_MASTODON_TOKEN_FILE (the brand account's access "
+                             "token, scope read)")
     if not instance.startswith(("https://", "http://")):
         raise click.BadParameter("must start with https://", param_hint="--instance")
     options = MastodonOptions(instance=instance, account=account, token=token, name=name,
