@@ -59,3 +59,16 @@ def test_replay_without_a_broker_says_so() -> None:
     assert "cannot read the topics of the broker" in result.output
     assert "127.0.0.1:9" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_every_package_of_the_project_is_installed() -> None:
+    """pyproject lists the packages by hand: a sub-package left out works in the editable dev
+    install and is missing from the image (`mentionwatch source` failed to import there)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(init.parent.relative_to(REPO).parts)
+             for top in ("streams", "agents", "schemas")
+             for init in (REPO / top).rglob("__init__.py")}
+    assert found == listed
