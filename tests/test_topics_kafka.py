@@ -18,7 +18,8 @@ from agents.config import DAY_MS, load_settings
 from agents.topics import TopicError, ensure_topics, topic_specs
 
 NAMES = ("mentions.raw", "mentions.enriched", "mentions.dlq", "complaints.events",
-         "mentionwatch.ticks", "mentionwatch.rerouted")
+         "mentionwatch.ticks", "mentionwatch.rerouted", "mentions.deletions",
+         "mentionwatch.sources")
 
 
 def _env(kafka: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -66,7 +67,9 @@ def test_new_topics_take_replication_min_insync_and_retention_from_the_settings(
     assert {n: t["retention.ms"] for n, t in found.items()} == {
         "mentions.raw": -1, "mentions.enriched": 90 * DAY_MS, "mentions.dlq": 7 * DAY_MS,
         "complaints.events": 14 * DAY_MS, "mentionwatch.ticks": 3600 * 1000,
-        "mentionwatch.rerouted": 7 * DAY_MS}
+        "mentionwatch.rerouted": 7 * DAY_MS,
+        "mentions.deletions": -1,  # as long as the raw mentions whose texts they hide
+        "mentionwatch.sources": -1}  # compacted cursors, kept for good
     assert all(t["min.insync.replicas"] == 1 and t["replicas"] == {1} for t in found.values())
     # Run again with the same settings: nothing to report.
     again = _cli(env, "topics", "create")
@@ -90,7 +93,11 @@ def test_existing_retention_is_reported_and_changed_only_when_asked(
     assert (f"differs  {prefix}mentions.dlq: retention.ms is 30 days (2592000000 ms), the "
             "settings want 60 days (5184000000 ms) (MENTIONWATCH_DLQ_RETENTION_DAYS); not "
             "changed") in lines
-    assert sum(line.startswith("differs") for line in lines) == 2
+    # Deletions are kept as long as the raw mentions whose texts they hide.
+    assert (f"differs  {prefix}mentions.deletions: retention.ms is forever (-1), the settings "
+            "want 400 days (34560000000 ms) (MENTIONWATCH_RAW_RETENTION_DAYS); not changed "
+            "(applying it deletes older records)") in lines
+    assert sum(line.startswith("differs") for line in lines) == 3
     assert _describe(kafka, prefix)["mentions.raw"]["retention.ms"] == -1
 
     out = _cli(shorter, "topics", "create", "--apply-config")
