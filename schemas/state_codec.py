@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from streams.tracking import OutboxEntry, PostRec, ThreadState, Transition
+from streams.tracking import Details, OutboxEntry, PostRec, ThreadState, Transition
 
 __all__ = [
     "STATE_VERSION",
@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 STATE_VERSION = 1
+# The queue's details ("d", added later) are an optional map beside the others, not a sixth
+# element of a post: a reader from before ignores the key (a worker rolled back reads every
+# state; it drops the details when it writes one), and a state from before has no "d".
 
 _F_BRAND = 1
 _F_COMPLAINT = 2
@@ -60,8 +63,8 @@ def outbox_entries(rows: Iterable[OutboxRow], key: str) -> list[OutboxEntry]:
 
 def to_json(state: ThreadState, outbox: list[OutboxRow] | None = None) -> bytes:
     """Compact JSON for the table: {"v","k","c","l","p":{id:[brand,t,flags,irt,conv]},
-    "a":{id:[bits,decided_at]},"x":{id:compacted_at},"o":[outbox rows]} (empty maps
-    omitted)."""
+    "a":{id:[bits,decided_at]},"x":{id:compacted_at},"d":{id:[handle,text,url,followers]},
+    "o":[outbox rows]} (empty maps omitted)."""
     obj: dict[str, Any] = {"v": STATE_VERSION, "k": state.key, "c": state.clock_ms,
                            "l": state.latest_event_ms}
     if state.posts:
@@ -75,6 +78,8 @@ def to_json(state: ThreadState, outbox: list[OutboxRow] | None = None) -> bytes:
         obj["a"] = {pid: [bits, at] for pid, (bits, at) in state.announced.items()}
     if state.compacted:
         obj["x"] = state.compacted
+    if state.details:
+        obj["d"] = state.details
     if outbox:
         obj["o"] = outbox
     return orjson.dumps(obj)
@@ -96,7 +101,15 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else _int(value)
 
 
-_KINDS = frozenset(("opened", "answered", "overdue", "ignored", "answered_late", "corrected"))
+def _details(row: Any) -> Details:
+    handle, text, url, followers = row
+    if type(handle) is not str or type(text) is not str:
+        raise ValueError("details: handle and text must be strings")
+    return (handle, text, _opt_str(url), _opt_int(followers))
+
+
+_KINDS = frozenset(("opened", "due_soon", "answered", "overdue", "ignore_soon", "ignored",
+                    "answered_late", "corrected"))
 
 
 def from_json(data: bytes) -> ThreadState:
@@ -126,9 +139,10 @@ def from_json_with_outbox(data: bytes) -> tuple[ThreadState, list[OutboxRow]]:
         announced = {pid: (_int(bits), _opt_int(at)) for pid, (bits, at)
                      in obj.get("a", {}).items()}
         compacted = {pid: _int(at) for pid, at in obj.get("x", {}).items()}
+        details = {pid: _details(row) for pid, row in obj.get("d", {}).items()}
         state = ThreadState(key=key, clock_ms=_opt_int(obj.get("c")),
                             latest_event_ms=_opt_int(obj.get("l")), posts=posts,
-                            announced=announced, compacted=compacted)
+                            announced=announced, compacted=compacted, details=details)
         outbox = obj.get("o", [])
         if type(outbox) is not list or not all(
                 type(row) is list and row and type(row[0]) is int for row in outbox):

@@ -26,6 +26,10 @@ DAY_MS = 86_400_000
 DEFAULT_SLA_MS = HOUR_MS
 DEFAULT_IGNORE_AFTER_MS = 24 * HOUR_MS
 DEFAULT_SHARE_WINDOW_MS = 7 * DAY_MS
+# Warnings before the breach: a complaint is "due soon" once its unanswered business age passes
+# the SLA less this, and "ignore soon" once it passes the ignore deadline less the other.
+DEFAULT_DUE_SOON_MS = 15 * MINUTE_MS
+DEFAULT_IGNORE_SOON_MS = HOUR_MS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -120,6 +124,10 @@ class BrandPolicy:
     # keywords (as configured; matched case-insensitively on word boundaries).
     hashtags: frozenset[str] = frozenset()
     keywords: tuple[str, ...] = ()
+    # Lead times of the warnings before the SLA and the ignore deadline (business time), as
+    # applied: always shorter than the budget they warn of (see lead_time_ms).
+    due_soon_ms: int = DEFAULT_DUE_SOON_MS
+    ignore_soon_ms: int = DEFAULT_IGNORE_SOON_MS
     _folded: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +137,13 @@ class BrandPolicy:
 
     def is_account(self, handle: str) -> bool:
         return fold_handle(handle) in self._folded
+
+
+def lead_time_ms(lead_ms: int, budget_ms: int) -> int:
+    """A warning's lead time as applied: a default lead as long as the budget it warns of would
+    warn at once, so it is cut to half the budget (a brand with a 10-minute SLA is warned 5
+    minutes before, not at creation). Explicit leads are checked shorter than their budget."""
+    return min(lead_ms, budget_ms // 2)
 
 
 def fold_handle(handle: str) -> str:
@@ -142,6 +157,8 @@ class BrandConfig:
     default_sla_ms: int = DEFAULT_SLA_MS
     default_ignore_after_ms: int = DEFAULT_IGNORE_AFTER_MS
     share_window_ms: int = DEFAULT_SHARE_WINDOW_MS
+    default_due_soon_ms: int = DEFAULT_DUE_SOON_MS
+    default_ignore_soon_ms: int = DEFAULT_IGNORE_SOON_MS
 
     def policy_for(self, brand_key: str) -> BrandPolicy:
         """The brand's policy; an unknown key gets the defaults with ``configured=False``."""
@@ -149,7 +166,22 @@ class BrandConfig:
         if policy is not None:
             return policy
         return BrandPolicy(key=brand_key, display_name=brand_key, sla_ms=self.default_sla_ms,
-                           ignore_after_ms=self.default_ignore_after_ms, configured=False)
+                           ignore_after_ms=self.default_ignore_after_ms, configured=False,
+                           due_soon_ms=lead_time_ms(self.default_due_soon_ms,
+                                                    self.default_sla_ms),
+                           ignore_soon_ms=lead_time_ms(self.default_ignore_soon_ms,
+                                                       self.default_ignore_after_ms))
+
+    def warning_budgets(self, brand_key: str) -> tuple[int, int]:
+        """The business-time budgets after which the brand's complaints are due soon (SLA less
+        its lead) and ignore soon (ignore deadline less its lead)."""
+        policy = self.brands.get(brand_key)
+        if policy is None:
+            sla, ignore_after = self.default_sla_ms, self.default_ignore_after_ms
+            return (sla - lead_time_ms(self.default_due_soon_ms, sla),
+                    ignore_after - lead_time_ms(self.default_ignore_soon_ms, ignore_after))
+        return (policy.sla_ms - policy.due_soon_ms,
+                policy.ignore_after_ms - policy.ignore_soon_ms)
 
     def budgets(self, brand_key: str) -> tuple[int, int, BusinessCalendar | None]:
         """(sla_ms, ignore_after_ms, calendar) for the brand: the hot-path view of policy_for."""
@@ -172,9 +204,9 @@ def default_brand_config() -> BrandConfig:
 # -- parsing -----------------------------------------------------------------------------------
 
 _TOP_KEYS = ("brands", "defaults")
-_DEFAULT_KEYS = ("ignore_after", "share_window", "sla")
-_BRAND_KEYS = ("accounts", "bluesky", "business_hours", "hashtags", "holidays", "ignore_after",
-               "keywords", "mastodon", "name", "sla", "timezone")
+_DEFAULT_KEYS = ("due_soon", "ignore_after", "ignore_soon", "share_window", "sla")
+_BRAND_KEYS = ("accounts", "bluesky", "business_hours", "due_soon", "hashtags", "holidays",
+               "ignore_after", "ignore_soon", "keywords", "mastodon", "name", "sla", "timezone")
 _BLUESKY_KEYS = ("dids", "handles")
 _MASTODON_KEYS = ("accounts",)
 # did:plc:<24 base32> or did:web:<host>; the DID methods Bluesky accepts.
@@ -261,7 +293,8 @@ def _parse_day(ctx: _Ctx, value: object, path: str) -> tuple[tuple[str, str], ..
     return tuple(intervals)
 
 
-def _parse_brand(ctx: _Ctx, key: str, raw: object, cfg_defaults: tuple[int, int]) -> BrandPolicy:
+def _parse_brand(ctx: _Ctx, key: str, raw: object,
+                 cfg_defaults: tuple[int, int, int, int]) -> BrandPolicy:
     path = f"brands.{key}"
     if not BRAND_KEY_RE.fullmatch(key):
         raise ctx.error(path, f"{key!r} is not a brand key (letters, digits, _ . -; at most 64, "
@@ -292,6 +325,9 @@ def _parse_brand(ctx: _Ctx, key: str, raw: object, cfg_defaults: tuple[int, int]
         raise ctx.error(f"{path}.ignore_after", f"{format_duration(ignore_after)} is shorter "
                         f"than the SLA ({format_duration(sla)}): a complaint would be ignored "
                         "before it is overdue")
+    due_soon = _lead(ctx, table, "due_soon", path, cfg_defaults[2], sla, "sla")
+    ignore_soon = _lead(ctx, table, "ignore_soon", path, cfg_defaults[3], ignore_after,
+                        "ignore_after")
 
     tz = table.get("timezone")
     if tz is not None:
@@ -347,7 +383,22 @@ def _parse_brand(ctx: _Ctx, key: str, raw: object, cfg_defaults: tuple[int, int]
 
     return BrandPolicy(key=key, display_name=name.strip(), accounts=frozenset(accounts),
                        sla_ms=sla, ignore_after_ms=ignore_after, calendar=calendar,
-                       configured=True, timezone=tz, **identities)
+                       configured=True, timezone=tz, due_soon_ms=due_soon,
+                       ignore_soon_ms=ignore_soon, **identities)
+
+
+def _lead(ctx: _Ctx, table: Mapping[str, Any], key: str, path: str, default_ms: int,
+          budget_ms: int, budget_key: str) -> int:
+    """A warning's lead time: explicit ones must be shorter than the budget they warn of;
+    the default is cut to half a short budget (lead_time_ms)."""
+    if key not in table:
+        return lead_time_ms(default_ms, budget_ms)
+    lead = ctx.duration(table, key, path, default_ms)
+    if lead >= budget_ms:
+        raise ctx.error(f"{path}.{key}", f"{format_duration(lead)} is not shorter than "
+                        f"{budget_key} ({format_duration(budget_ms)}): the warning would come "
+                        "at once")
+    return lead
 
 
 def _strings(ctx: _Ctx, table: Mapping[str, Any], key: str, path: str, pattern: re.Pattern[str],
@@ -404,6 +455,8 @@ def parse_brand_config(text: str, *, source: str = "<string>") -> BrandConfig:
     sla = ctx.duration(defaults, "sla", "defaults", DEFAULT_SLA_MS)
     ignore_after = ctx.duration(defaults, "ignore_after", "defaults", DEFAULT_IGNORE_AFTER_MS)
     share_window = ctx.duration(defaults, "share_window", "defaults", DEFAULT_SHARE_WINDOW_MS)
+    due_soon = ctx.duration(defaults, "due_soon", "defaults", DEFAULT_DUE_SOON_MS)
+    ignore_soon = ctx.duration(defaults, "ignore_soon", "defaults", DEFAULT_IGNORE_SOON_MS)
     if ignore_after < sla:
         raise ctx.error("defaults.ignore_after", f"{format_duration(ignore_after)} is shorter "
                         f"than the SLA ({format_duration(sla)})")
@@ -411,6 +464,8 @@ def parse_brand_config(text: str, *, source: str = "<string>") -> BrandConfig:
     brands_table = ctx.table(doc.get("brands", {}), "brands")
     brands: dict[str, BrandPolicy] = {}
     for key in sorted(brands_table):
-        brands[key] = _parse_brand(ctx, key, brands_table[key], (sla, ignore_after))
+        brands[key] = _parse_brand(ctx, key, brands_table[key],
+                                   (sla, ignore_after, due_soon, ignore_soon))
     return BrandConfig(brands=MappingProxyType(brands), default_sla_ms=sla,
-                       default_ignore_after_ms=ignore_after, share_window_ms=share_window)
+                       default_ignore_after_ms=ignore_after, share_window_ms=share_window,
+                       default_due_soon_ms=due_soon, default_ignore_soon_ms=ignore_soon)

@@ -42,6 +42,7 @@ from schemas.state_codec import (
 from streams.brands import BrandConfig
 from streams.clock import PartitionClock
 from streams.tracking import (
+    Details,
     ItemStatus,
     OutboxEntry,
     Post,
@@ -52,9 +53,12 @@ from streams.tracking import (
     compact,
     item_statuses,
     next_due_ms,
+    pending_answers,
 )
 
 MARKER_PREFIX = b"\x00partition:"
+_NO_DETAILS: dict[str, Details] = {}
+_NO_PENDING: dict[str, int] = {}
 MARKER_VERSION = 1
 
 
@@ -121,8 +125,9 @@ class Step:
 @dataclass(slots=True)
 class PartitionTracker:
     """One partition's threads as the worker that owns it sees them. Holds no thread state
-    itself (the table does) — only what the timer and the gauges need without reading the
-    table: each thread's item statuses and next due instant, the clock, and the sequences."""
+    itself (the table does) — only what the timer, the gauges and the queue need without
+    reading the table: each thread's item statuses, its open complaints' details and next due
+    instant, the clock, and the sequences."""
 
     partition: int
     config: BrandConfig
@@ -131,6 +136,9 @@ class PartitionTracker:
     retention_ms: int
     clock: PartitionClock = field(init=False)
     statuses: dict[bytes, list[ItemStatus]] = field(default_factory=dict)
+    details: dict[bytes, dict[str, Details]] = field(default_factory=dict)  # threads with any
+    # Items answered after the clock (tracking.pending_answers), threads with any: the queue's.
+    answers_pending: dict[bytes, dict[str, int]] = field(default_factory=dict)
     due: list[tuple[int, bytes]] = field(default_factory=list)  # heap, lazily invalidated
     due_at: dict[bytes, int] = field(default_factory=dict)
     next_seq: int = 1
@@ -148,6 +156,8 @@ class PartitionTracker:
         stored values (threads and the marker) and send again what might not have been sent.
         Values that aren't a tracking state are skipped and listed in `undecodable`."""
         self.statuses.clear()
+        self.details.clear()
+        self.answers_pending.clear()
         self.due.clear()
         self.due_at.clear()
         self.undecodable = []
@@ -228,6 +238,8 @@ class PartitionTracker:
             raw = load(key)
             if raw is None:
                 self.statuses.pop(key, None)
+                self.details.pop(key, None)
+                self.answers_pending.pop(key, None)
                 continue
             state, outbox = from_json_with_outbox(raw)
             new_state, transitions = advance(state, self.config, now_ms)
@@ -261,6 +273,14 @@ class PartitionTracker:
     def all_statuses(self) -> Iterable[list[ItemStatus]]:
         return self.statuses.values()
 
+    def details_of(self, key: bytes) -> dict[str, Details]:
+        """The queue's details of a thread's open complaints (empty if none are known)."""
+        return self.details.get(key, _NO_DETAILS)
+
+    def answers_pending_of(self, key: bytes) -> dict[str, int]:
+        """A thread's items answered after the clock (item id → the answer's event time)."""
+        return self.answers_pending.get(key, _NO_PENDING)
+
     # -- internals ----------------------------------------------------------------------------
     def _sequenced(self, step: Step) -> Step:
         """A step that sends anything takes the next sequence (its outbox rows carry it)."""
@@ -285,6 +305,8 @@ class PartitionTracker:
             if old is not None or outbox:
                 step.store.append((key, None))
             self.statuses.pop(key, None)
+            self.details.pop(key, None)
+            self.answers_pending.pop(key, None)
             self.due_at.pop(key, None)
             return
         if new is not old or changed or force:
@@ -298,6 +320,15 @@ class PartitionTracker:
         at = now_ms if clock is None or (now_ms is not None and now_ms > clock) else clock
         if at is not None:
             self.statuses[key] = item_statuses(state, self.config, at)
+            pending = pending_answers(state, self.config, at)
+            if pending:
+                self.answers_pending[key] = pending
+            else:
+                self.answers_pending.pop(key, None)
+        if state.details:
+            self.details[key] = state.details
+        else:
+            self.details.pop(key, None)
         due = next_due_ms(state, self.config)
         if due is None:
             self.due_at.pop(key, None)
@@ -315,20 +346,28 @@ class Gauges:
     oldest_open_s: dict[tuple[str, str], float]
     decided_window: dict[tuple[str, str], int]
     ignored_window: dict[tuple[str, str], int]
+    # Open complaints warned of: past the SLA less the lead time but not overdue yet, and past
+    # the ignore deadline less its lead time (not ignored yet: they are open).
+    due_soon: dict[tuple[str, str], int] = field(default_factory=dict)
+    ignore_soon: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 EMPTY_GAUGES = Gauges({}, {}, {}, {}, {})
 
 
 def gauges(trackers: Iterable[PartitionTracker], wall_ms: int, share_window_ms: int,
-           brand_label: Callable[[str], str]) -> Gauges:
+           brand_label: Callable[[str], str],
+           platform_label: Callable[[str], str] = str) -> Gauges:
     """Complaints open, overdue, the oldest open one, and decided/ignored ones whose event time
-    lies in the share window, over these partitions. brand_label bounds the label values."""
+    lies in the share window, over these partitions. brand_label and platform_label bound the
+    label values (folded items add up in their folded label)."""
     open_: dict[tuple[str, str], int] = {}
     overdue: dict[tuple[str, str], int] = {}
     oldest: dict[tuple[str, str], float] = {}
     decided: dict[tuple[str, str], int] = {}
     ignored: dict[tuple[str, str], int] = {}
+    due_soon: dict[tuple[str, str], int] = {}
+    ignore_soon: dict[tuple[str, str], int] = {}
     for tracker in trackers:
         now_ms = tracker.now_ms(wall_ms)
         if now_ms is None:
@@ -338,14 +377,16 @@ def gauges(trackers: Iterable[PartitionTracker], wall_ms: int, share_window_ms: 
             for st in statuses:
                 if not st.complaint:
                     continue
-                label = (brand_label(st.brand), st.platform)
+                label = (brand_label(st.brand), platform_label(st.platform))
                 if st.status == "open":
                     open_[label] = open_.get(label, 0) + 1
                     overdue[label] = overdue.get(label, 0) + st.overdue
+                    due_soon[label] = due_soon.get(label, 0) + (st.due_soon and not st.overdue)
+                    ignore_soon[label] = ignore_soon.get(label, 0) + st.ignore_soon
                     created_s = st.created_at_ms / 1000
                     if label not in oldest or created_s < oldest[label]:
                         oldest[label] = created_s
                 elif st.created_at_ms > since:
                     decided[label] = decided.get(label, 0) + 1
                     ignored[label] = ignored.get(label, 0) + (st.status == "ignored")
-    return Gauges(open_, overdue, oldest, decided, ignored)
+    return Gauges(open_, overdue, oldest, decided, ignored, due_soon, ignore_soon)

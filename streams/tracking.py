@@ -20,17 +20,22 @@ from streams.brands import BrandConfig
 from streams.business_time import business_deadlines_ms, business_elapsed_ms
 
 __all__ = [
+    "TEXT_PREVIEW_CHARS",
+    "Details",
     "ItemStatus",
     "OutboxEntry",
     "Post",
     "ThreadState",
     "Transition",
     "advance",
+    "answered_within_sla",
     "apply_post",
     "compact",
     "item_statuses",
     "make_post",
     "next_due_ms",
+    "pending_answers",
+    "post_details",
     "post_from_mention",
     "routing_key",
     "state_key",
@@ -39,8 +44,8 @@ __all__ = [
     "unanswered_business_age_ms",
 ]
 
-TransitionKind = Literal["opened", "answered", "overdue", "ignored", "answered_late",
-                         "corrected"]
+TransitionKind = Literal["opened", "due_soon", "answered", "overdue", "ignore_soon", "ignored",
+                         "answered_late", "corrected"]
 StatusName = Literal["open", "answered", "ignored"]
 
 # The named tuples below are built for every record and every item. Their generated constructor
@@ -57,16 +62,42 @@ _ANSWERED = 2
 _OVERDUE = 4
 _IGNORED = 8
 _LATE = 16
+# The warnings before the breach: unanswered past the SLA (ignore deadline) less the brand's
+# lead time (streams.brands: due_soon, ignore_soon).
+_DUE_SOON = 32
+_IGNORE_SOON = 64
+_DECIDED = _ANSWERED | _IGNORED
 _BIT_KINDS: tuple[tuple[int, TransitionKind], ...] = (
-    (_OPENED, "opened"), (_ANSWERED, "answered"), (_OVERDUE, "overdue"),
-    (_IGNORED, "ignored"), (_LATE, "answered_late"),
+    (_OPENED, "opened"), (_DUE_SOON, "due_soon"), (_ANSWERED, "answered"),
+    (_OVERDUE, "overdue"), (_IGNORE_SOON, "ignore_soon"), (_IGNORED, "ignored"),
+    (_LATE, "answered_late"),
 )
 # Order of transitions that share an instant: a timeline reads naturally.
-_KIND_RANK = {"opened": 0, "overdue": 1, "ignored": 2, "corrected": 3, "answered": 4,
-              "answered_late": 5}
+_KIND_RANK = {"opened": 0, "due_soon": 1, "overdue": 2, "ignore_soon": 3, "ignored": 4,
+              "corrected": 5, "answered": 6, "answered_late": 7}
 
 
 # -- input ---------------------------------------------------------------------------------------
+
+# What the care team's queue shows of an inbound complaint besides the facts tracking needs:
+# (author handle, text preview, url, followers). Kept in the state only while the complaint is
+# open (ThreadState.details); the replay builds none.
+Details = tuple[str, str, str | None, int | None]
+# The text preview keeps at most this many characters of a mention's text.
+TEXT_PREVIEW_CHARS = 500
+
+
+def text_preview(text: str) -> str:
+    """At most TEXT_PREVIEW_CHARS characters of a text; a cut one ends with "…"."""
+    if len(text) <= TEXT_PREVIEW_CHARS:
+        return text
+    return text[:TEXT_PREVIEW_CHARS - 1] + "…"
+
+
+def post_details(m: Mention) -> Details:
+    """The queue's details of a mention: handle, text preview, url, followers."""
+    return (m.author.handle, text_preview(m.text), m.url, m.followers)
+
 
 class Post(NamedTuple):
     """One mention reduced to what tracking needs (a named tuple: built for every record, and a
@@ -83,28 +114,32 @@ class Post(NamedTuple):
     in_reply_to_author_id: str | None
     conversation_id: str | None
     complaint: bool
+    # For the queue (post_details); None from the replay, which shows no queue.
+    details: Details | None = None
 
 
 def make_post(id: str, platform: str, brand: str, author_id: str, author_handle: str,
               is_brand: bool, created_at_ms: int, in_reply_to: str | None,
               in_reply_to_author_id: str | None, conversation_id: str | None,
-              complaint: bool, config: BrandConfig) -> Post:
+              complaint: bool, details: Details | None, config: BrandConfig) -> Post:
     """The one constructor of a Post from a record (live and replay alike): Post's fields in
     their order, then the brand config. ``is_brand`` is what the record says of its author; the
     post is the brand's also when its author is one of the brand's configured accounts, and the
-    brand's own posts are never complaints (SEMANTICS)."""
+    brand's own posts are never complaints (SEMANTICS) and carry no details."""
     is_brand = is_brand or config.is_brand_account(brand, author_handle)
     return build_tuple(Post, (id, platform, brand, author_id, author_handle, is_brand,
                               created_at_ms, in_reply_to, in_reply_to_author_id,
-                              conversation_id, complaint and not is_brand))
+                              conversation_id, complaint and not is_brand,
+                              None if is_brand else details))
 
 
 def post_from_mention(m: Mention, complaint: bool, config: BrandConfig) -> Post:
-    """A validated mention and its classification → its Post (make_post)."""
+    """A validated mention and its classification → its Post (make_post), with the queue's
+    details (post_details)."""
     author = m.author
     return make_post(m.id, m.platform, m.brand, author.id, author.handle, author.is_brand,
                      m.created_at_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
-                     complaint, config)
+                     complaint, post_details(m), config)
 
 
 def routing_key(post: Post) -> str | None:
@@ -154,7 +189,10 @@ class ThreadState:
     posts: every known post of the key; announced: per inbound item, the set of transition
     kinds announced so far (bit set) and when its announced decision happened; compacted: ids
     dropped by compaction → when, so a redelivery changes nothing; clock_ms: the largest
-    ``now`` seen (the clock never goes back); latest_event_ms: the largest event time seen."""
+    ``now`` seen (the clock never goes back); latest_event_ms: the largest event time seen;
+    details: the queue's details (Details) of the complaints not yet announced decided (kept
+    from the stored version of the post; dropped once answered or ignored). Display only: no
+    rule reads them."""
 
     key: str
     clock_ms: int | None = None
@@ -162,6 +200,7 @@ class ThreadState:
     posts: dict[str, PostRec] = field(default_factory=dict)
     announced: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     compacted: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Details] = field(default_factory=dict)
     # Derived from posts and the brand config alone; memoised because the shell asks for the
     # transitions, the statuses and the next due instant of the same state in a row.
     items_memo: tuple[BrandConfig, list[_Item]] | None = field(default=None, compare=False,
@@ -198,6 +237,10 @@ class ItemStatus(NamedTuple):
     first_response_ms: int | None
     decided_at_ms: int | None
     author_key: str = ""
+    # Warned: open and past the SLA (ignore deadline) less the brand's lead time, or answered
+    # only after that instant.
+    due_soon: bool = False
+    ignore_soon: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +294,10 @@ class _Item(NamedTuple):
     overdue_from_ms: int  # first instant with business age > SLA
     ignore_deadline_ms: int  # the ignore budget is used up here
     ignored_from_ms: int  # first instant with business age > ignore deadline
+    due_soon_at_ms: int  # the SLA less the lead time is used up here
+    due_soon_from_ms: int  # first instant with business age > that
+    ignore_soon_at_ms: int  # likewise for the ignore deadline less its lead time
+    ignore_soon_from_ms: int
 
 
 _ITEM_ORDER = attrgetter("rec.created_ms", "id")
@@ -364,10 +411,16 @@ def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
         if rec.is_brand:
             continue
         sla, ignore_after, cal = config.budgets(rec.brand)
+        due_soon_budget, ignore_soon_budget = config.warning_budgets(rec.brand)
         sla_deadline, overdue_from = business_deadlines_ms(rec.created_ms, sla, cal)
         ignore_deadline, ignored_from = business_deadlines_ms(rec.created_ms, ignore_after, cal)
+        due_soon_at, due_soon_from = business_deadlines_ms(rec.created_ms, due_soon_budget, cal)
+        ignore_soon_at, ignore_soon_from = business_deadlines_ms(rec.created_ms,
+                                                                 ignore_soon_budget, cal)
         out.append(build_tuple(_Item, (pid, rec, answers.get(pid), sla_deadline,
-                                       overdue_from, ignore_deadline, ignored_from)))
+                                       overdue_from, ignore_deadline, ignored_from,
+                                       due_soon_at, due_soon_from, ignore_soon_at,
+                                       ignore_soon_from)))
     out.sort(key=_ITEM_ORDER)
     state.items_memo = (config, out)
     return out
@@ -387,8 +440,12 @@ def _view(item: _Item, t: int | None) -> tuple[int, int | None]:
     if a is not None and a < item.ignored_from_ms and a <= t:
         bits |= _ANSWERED
         decided = a
+    if t >= item.due_soon_from_ms and (a is None or a >= item.due_soon_from_ms):
+        bits |= _DUE_SOON
     if t >= item.overdue_from_ms and (a is None or a >= item.overdue_from_ms):
         bits |= _OVERDUE
+    if t >= item.ignore_soon_from_ms and (a is None or a >= item.ignore_soon_from_ms):
+        bits |= _IGNORE_SOON
     if t >= item.ignored_from_ms and (a is None or a >= item.ignored_from_ms):
         bits |= _IGNORED
         decided = item.ignore_deadline_ms
@@ -404,8 +461,12 @@ def _transition(kind: TransitionKind, item: _Item, key: str, platform: str,
     at, first, age = c, None, None
     if kind in ("answered", "answered_late", "corrected") and a is not None:
         at, first = a, a - c
+    elif kind == "due_soon":
+        at, age = item.due_soon_at_ms, item.due_soon_at_ms - c
     elif kind == "overdue":
         at, age = item.sla_deadline_ms, item.sla_deadline_ms - c
+    elif kind == "ignore_soon":
+        at, age = item.ignore_soon_at_ms, item.ignore_soon_at_ms - c
     elif kind == "ignored":
         at, age = item.ignore_deadline_ms, item.ignore_deadline_ms - c
     return Transition(kind=kind, mention_id=item.id, brand=item.rec.brand, platform=platform,
@@ -422,10 +483,16 @@ def _evaluate(state: ThreadState, config: BrandConfig,
     platform = state.platform
     transitions: list[Transition] = []
     announced: dict[str, tuple[int, int | None]] = {}
+    details = state.details
     for item in _items(state, config):
         bits, decided = _view(item, clock)
         before = state.announced.get(item.id, (0, None))[0]
         announced[item.id] = (bits, decided)
+        if details and bits & _DECIDED and item.id in details:
+            # Decided: no longer in the queue, so its text and handle leave the state.
+            if details is state.details:
+                details = dict(details)
+            del details[item.id]
         if bits == before:
             continue
         for bit, kind in _BIT_KINDS:
@@ -434,12 +501,12 @@ def _evaluate(state: ThreadState, config: BrandConfig,
         withdrawn = tuple(kind for bit, kind in _BIT_KINDS if before & bit and not bits & bit)
         if withdrawn:
             transitions.append(_transition("corrected", item, state.key, platform, withdrawn))
-    if clock == state.clock_ms and announced == state.announced:
+    if clock == state.clock_ms and announced == state.announced and details is state.details:
         return state, []
     transitions.sort(key=lambda t: (t.at_ms, _KIND_RANK[t.kind], t.mention_id))
     new = ThreadState(key=state.key, clock_ms=clock, latest_event_ms=state.latest_event_ms,
                       posts=state.posts, announced=announced, compacted=state.compacted,
-                      items_memo=state.items_memo)
+                      details=details, items_memo=state.items_memo)
     return new, transitions
 
 
@@ -465,12 +532,18 @@ def _ingest(state: ThreadState, post: Post) -> ThreadState:
     if not stored and latest == state.latest_event_ms:
         return state
     posts = state.posts
+    details = state.details
     if stored:
         posts = dict(posts)
         posts[post.id] = rec
+        # The details go with the version of the post that is kept; only complaints have any.
+        if post.complaint and post.details is not None:
+            details = {**details, post.id: post.details}
+        elif post.id in details:
+            details = {pid: d for pid, d in details.items() if pid != post.id}
     return ThreadState(key=state.key, clock_ms=state.clock_ms, latest_event_ms=latest,
                        posts=posts, announced=state.announced, compacted=state.compacted,
-                       items_memo=None if stored else state.items_memo)
+                       details=details, items_memo=None if stored else state.items_memo)
 
 
 def apply_post(state: ThreadState | None, post: Post, config: BrandConfig,
@@ -564,13 +637,13 @@ def next_due_ms(state: ThreadState, config: BrandConfig) -> int | None:
     due: int | None = None
     for item in _items(state, config):
         a = item.answer_ms
-        candidates = [item.overdue_from_ms, item.ignored_from_ms]
+        # A threshold changes the view only when no answer came before it; the answer itself
+        # changes it at its own time.
+        candidates = [t for t in (item.due_soon_from_ms, item.overdue_from_ms,
+                                  item.ignore_soon_from_ms, item.ignored_from_ms)
+                      if a is None or a >= t]
         if a is not None:
             candidates.append(a)
-            if a < item.overdue_from_ms:
-                candidates = [a]
-            elif a < item.ignored_from_ms:
-                candidates = [a, item.overdue_from_ms]
         for t in candidates:
             if (clock is None or t > clock) and (due is None or t < due):
                 due = t
@@ -591,12 +664,14 @@ def item_statuses(state: ThreadState, config: BrandConfig, now_ms: int) -> list[
                               else "ignored" if bits & _IGNORED else "open")
         rec = item.rec
         # Fields in order: mention_id, brand, platform, complaint, created_at_ms, status,
-        # overdue, answered_late, first_response_ms, decided_at_ms, author_key.
+        # overdue, answered_late, first_response_ms, decided_at_ms, author_key, due_soon,
+        # ignore_soon.
         out.append(build_tuple(ItemStatus, (
             item.id, rec.brand, platform, rec.complaint, rec.created_ms, status,
             bool(bits & _OVERDUE), bool(bits & _LATE),
             (a - rec.created_ms) if answered and a is not None else None,
-            decided if status != "open" else None, state.key,
+            decided if status != "open" else None, state.key, bool(bits & _DUE_SOON),
+            bool(bits & _IGNORE_SOON),
         )))
     return out
 
@@ -607,6 +682,17 @@ def unanswered_business_age_ms(status: ItemStatus, config: BrandConfig, now_ms: 
         return 0
     _, _, cal = config.budgets(status.brand)
     return business_elapsed_ms(status.created_at_ms, now_ms, cal)
+
+
+def answered_within_sla(t: Transition, config: BrandConfig) -> bool:
+    """An `answered` transition whose answer came within the brand's SLA: its business age at
+    the answer is at most the SLA (an answer exactly at the SLA is in time), i.e. the item was
+    never overdue. The same deadline as the rules (_view); False for every other kind."""
+    if t.kind != "answered":
+        return False
+    sla, _, cal = config.budgets(t.brand)
+    _, overdue_from = business_deadlines_ms(t.mention_created_at_ms, sla, cal)
+    return t.at_ms < overdue_from
 
 
 def compact(state: ThreadState, now_ms: int, retention_ms: int) -> ThreadState | None:
@@ -648,9 +734,10 @@ def compact(state: ThreadState, now_ms: int, retention_ms: int) -> ThreadState |
     if not posts and not remembered:
         return None
     announced = {pid: v for pid, v in state.announced.items() if pid not in dropped}
+    details = {pid: d for pid, d in state.details.items() if pid not in dropped}
     return ThreadState(key=state.key, clock_ms=state.clock_ms,
                        latest_event_ms=state.latest_event_ms, posts=posts,
-                       announced=announced, compacted=remembered)
+                       announced=announced, compacted=remembered, details=details)
 
 
 def statuses_of(states: Iterable[ThreadState], config: BrandConfig,
@@ -659,4 +746,17 @@ def statuses_of(states: Iterable[ThreadState], config: BrandConfig,
     out: list[ItemStatus] = []
     for state in sorted(states, key=lambda s: s.key):
         out.extend(item_statuses(state, config, now_ms))
+    return out
+
+
+def pending_answers(state: ThreadState, config: BrandConfig, now_ms: int) -> dict[str, int]:
+    """Items whose earliest known answer lies after now_ms: the answer is in the state but the
+    clock hasn't reached its event time yet (it arrived within the allowed lateness), so the
+    item still counts as open. Item id → the answer's event time. The queue shows them as
+    answered, pending; nothing else reads this."""
+    out: dict[str, int] = {}
+    for item in _items(state, config):
+        a = item.answer_ms
+        if a is not None and a > now_ms:
+            out[item.id] = a
     return out

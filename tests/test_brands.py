@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from streams.brands import (
+    HOUR_MS,
+    MINUTE_MS,
     BrandConfigError,
     default_brand_config,
     format_duration,
@@ -83,8 +85,15 @@ def test_durations(text: str, expected: int) -> None:
     ('[brands.db]\nsla = 3600\n', "brands.toml: brands.db.sla: 3600 is not a duration"),
     ('[brands.db]\nsla_ms = "1h"\n',
      "brands.toml: brands.db.sla_ms: unknown key (allowed: accounts, bluesky, business_hours, "
-     "hashtags, holidays, ignore_after, keywords, mastodon, name, sla, timezone); did you mean "
-     "'sla'?"),
+     "due_soon, hashtags, holidays, ignore_after, ignore_soon, keywords, mastodon, name, sla, "
+     "timezone); did you mean 'sla'?"),
+    ('[brands.db]\nsla = "30m"\ndue_soon = "30m"\n',
+     "brands.toml: brands.db.due_soon: 30m is not shorter than sla (30m): the warning would "
+     "come at once"),
+    ('[brands.db]\nignore_soon = "2d"\n',
+     "brands.toml: brands.db.ignore_soon: 2d is not shorter than ignore_after (1d)"),
+    ('[defaults]\ndue_soon = "soon"\n', "brands.toml: defaults.due_soon: 'soon' is not a "
+     "duration"),
     ('[brands.db.bluesky]\ndids = ["did:plc:short"]\n',
      "brands.toml: brands.db.bluesky.dids[0]: 'did:plc:short' is not a DID"),
     ('[brands.db.bluesky]\ndid = ["did:plc:ewvi7nxzyoun6zhxrhs64oiz"]\n',
@@ -180,3 +189,18 @@ def test_platform_identities_hashtags_and_keywords() -> None:
     assert config.is_brand_account("db", "did:plc:ewvi7nxzyoun6zhxrhs64oiz")
     assert config.is_brand_account("db", "DB@social.example")
     assert not config.is_brand_account("db", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+
+
+def test_warning_lead_times_default_explicit_and_cut_for_short_budgets() -> None:
+    config = parse_brand_config(
+        '[defaults]\ndue_soon = "20m"\n'
+        '[brands.db]\nsla = "1h"\nignore_after = "1d"\nignore_soon = "3h"\n'
+        '[brands.quick]\nsla = "10m"\nignore_after = "30m"\n')
+    db, quick = config.brands["db"], config.brands["quick"]
+    assert (db.due_soon_ms, db.ignore_soon_ms) == (20 * MINUTE_MS, 3 * HOUR_MS)
+    assert config.warning_budgets("db") == (40 * MINUTE_MS, 21 * HOUR_MS)
+    # Defaults longer than a brand's budget would warn at creation: cut to half the budget.
+    assert (quick.due_soon_ms, quick.ignore_soon_ms) == (5 * MINUTE_MS, 15 * MINUTE_MS)
+    assert config.warning_budgets("quick") == (5 * MINUTE_MS, 15 * MINUTE_MS)
+    # Unconfigured brands: the defaults (1 h SLA, 24 h ignore deadline).
+    assert config.warning_budgets("other") == (40 * MINUTE_MS, 23 * HOUR_MS)

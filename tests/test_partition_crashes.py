@@ -196,7 +196,8 @@ def folded(events: list[dict[str, object]]) -> dict[str, set[str]]:
     return out
 
 
-BITS = {1: "opened", 2: "answered", 4: "overdue", 8: "ignored", 16: "answered_late"}
+BITS = {1: "opened", 2: "answered", 4: "overdue", 8: "ignored", 16: "answered_late",
+        32: "due_soon", 64: "ignore_soon"}
 
 
 def announced(changelog: dict[bytes, bytes]) -> dict[str, set[str]]:
@@ -293,7 +294,7 @@ def test_decided_complaints_stay_decided_after_a_restart(marker: str) -> None:
     tick(worker, kafka, wall, flush=True)
     worker.deliver(kafka)
     events = [e["kind"] for e in kafka.events]
-    assert events == ["opened", "overdue", "ignored"]
+    assert events == ["opened", "due_soon", "overdue", "ignore_soon", "ignored"]
     if marker == "lost":
         del kafka.changelog[marker_key(0)]
     restarted = start(kafka, config, T0 + 100)  # a wall clock behind (a new host, a reset)

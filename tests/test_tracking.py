@@ -171,8 +171,11 @@ def test_first_response_is_the_earliest_answer() -> None:
                                                                  ("answered", 20 * MIN)]
     # ... or later: the announcement was made with what was known, the status is exact.
     state, ts = feed(posts, T0 + HOUR)
-    assert [(t.kind, t.first_response_ms) for t in ts] == [("opened", None),
-                                                           ("answered", 50 * MIN)]
+    # Due soon (45 min: the 1 h SLA less the 15 min lead) before the 50-min answer was known;
+    # the 20-min answer withdraws the warning.
+    assert [(t.kind, t.first_response_ms, t.retracts) for t in ts] == [
+        ("opened", None, ()), ("due_soon", None, ()), ("answered", 50 * MIN, ()),
+        ("corrected", 20 * MIN, ("due_soon",))]
     assert by_id(item_statuses(state, CONFIG, T0 + HOUR))["1"].first_response_ms == 20 * MIN
 
 
@@ -211,6 +214,15 @@ def test_conflicting_duplicates_keep_one_version_whatever_the_order() -> None:
 def test_overdue_boundary_exactly_at_sla_is_not_overdue() -> None:
     state, ts = feed([inbound("1", T0)], T0)
     assert kinds(ts) == [("opened", "1")]
+    # The warning first: the SLA less the 15-minute lead, exactly at it not yet.
+    assert next_due_ms(state, CONFIG) == T0 + 45 * MIN + 1
+    state, ts = advance(state, CONFIG, T0 + 45 * MIN)
+    assert ts == []
+    state, ts = advance(state, CONFIG, T0 + 45 * MIN + 1)
+    assert kinds(ts) == [("due_soon", "1")]
+    assert ts[0].at_ms == T0 + 45 * MIN and ts[0].unanswered_age_ms == 45 * MIN
+    st = item_statuses(state, CONFIG, T0 + 45 * MIN + 1)[0]
+    assert st.due_soon and not st.overdue and not st.ignore_soon
     assert next_due_ms(state, CONFIG) == T0 + HOUR + 1
     state, ts = advance(state, CONFIG, T0 + HOUR)
     assert ts == [] and not item_statuses(state, CONFIG, T0 + HOUR)[0].overdue
@@ -218,6 +230,10 @@ def test_overdue_boundary_exactly_at_sla_is_not_overdue() -> None:
     assert kinds(ts) == [("overdue", "1")]
     assert ts[0].at_ms == T0 + HOUR and ts[0].unanswered_age_ms == HOUR
     assert item_statuses(state, CONFIG, T0 + HOUR + 1)[0].overdue
+    # Then the warning before the ignore deadline (24 h less the 1 h lead), then ignored.
+    assert next_due_ms(state, CONFIG) == T0 + 23 * HOUR + 1
+    state, ts = advance(state, CONFIG, T0 + 23 * HOUR + 1)
+    assert kinds(ts) == [("ignore_soon", "1")] and ts[0].at_ms == T0 + 23 * HOUR
     assert next_due_ms(state, CONFIG) == T0 + 24 * HOUR + 1
 
 
@@ -236,8 +252,9 @@ def test_answer_exactly_at_the_limits_is_in_time() -> None:
 def test_ignored_then_answered_late() -> None:
     state, _ = feed([inbound("1", T0)], T0)
     state, ts = advance(state, CONFIG, T0 + 25 * HOUR)
-    assert kinds(ts) == [("overdue", "1"), ("ignored", "1")]
-    assert ts[1].at_ms == T0 + 24 * HOUR and ts[1].unanswered_age_ms == 24 * HOUR
+    assert kinds(ts) == [("due_soon", "1"), ("overdue", "1"), ("ignore_soon", "1"),
+                         ("ignored", "1")]
+    assert ts[3].at_ms == T0 + 24 * HOUR and ts[3].unanswered_age_ms == 24 * HOUR
     st = item_statuses(state, CONFIG, T0 + 25 * HOUR)[0]
     assert (st.status, st.decided_at_ms, st.first_response_ms) == ("ignored", T0 + 24 * HOUR,
                                                                    None)
@@ -253,7 +270,8 @@ def test_late_answer_already_known_when_the_deadline_passes() -> None:
     state, ts = feed([inbound("1", T0), reply("2", T0 + 30 * HOUR, "1")], T0)
     assert kinds(ts) == [("opened", "1")]
     state, ts = advance(state, CONFIG, T0 + 31 * HOUR)
-    assert kinds(ts) == [("overdue", "1"), ("ignored", "1"), ("answered_late", "1")]
+    assert kinds(ts) == [("due_soon", "1"), ("overdue", "1"), ("ignore_soon", "1"),
+                         ("ignored", "1"), ("answered_late", "1")]
 
 
 def test_event_time_rules_a_late_arriving_early_answer_corrects() -> None:
@@ -261,10 +279,11 @@ def test_event_time_rules_a_late_arriving_early_answer_corrects() -> None:
     # announced ignored; the reply proves it was answered in time → corrected + answered.
     state, _ = feed([inbound("1", T0)], T0)
     state, ts = advance(state, CONFIG, T0 + 30 * HOUR)
-    assert kinds(ts) == [("overdue", "1"), ("ignored", "1")]
+    assert kinds(ts) == [("due_soon", "1"), ("overdue", "1"), ("ignore_soon", "1"),
+                         ("ignored", "1")]
     state, ts = apply_post(state, reply("2", T0 + 10 * MIN, "1"), CONFIG, T0 + 30 * HOUR)
-    assert [(t.kind, t.retracts) for t in ts] == [("corrected", ("overdue", "ignored")),
-                                                  ("answered", ())]
+    assert [(t.kind, t.retracts) for t in ts] == [
+        ("corrected", ("due_soon", "overdue", "ignore_soon", "ignored")), ("answered", ())]
     st = item_statuses(state, CONFIG, T0 + 30 * HOUR)[0]
     assert st.status == "answered" and not st.overdue and st.first_response_ms == 10 * MIN
     # Within the allowed lateness (clock not yet past the deadline) nothing needs correcting.
@@ -277,7 +296,8 @@ def test_event_time_rules_a_late_arriving_early_answer_corrects() -> None:
 
 def test_answer_after_sla_is_overdue_then_answered() -> None:
     state, ts = feed([inbound("1", T0), reply("2", T0 + 2 * HOUR, "1")], T0 + 3 * HOUR)
-    assert kinds(ts) == [("opened", "1"), ("overdue", "1"), ("answered", "1")]
+    assert kinds(ts) == [("opened", "1"), ("due_soon", "1"), ("overdue", "1"),
+                         ("answered", "1")]
     st = item_statuses(state, CONFIG, T0 + 3 * HOUR)[0]
     assert st.status == "answered" and st.overdue
 
@@ -303,16 +323,21 @@ def test_business_hours_deadlines() -> None:
                                                    ignore_after_ms=8 * HOUR, calendar=cal)})
     friday = at(2026, 11, 6, 16, 30)
     state, _ = feed([inbound("1", friday, brand="db")], friday, config)
-    assert next_due_ms(state, config) == at(2026, 11, 9, 9, 30) + 1
+    # Due soon after 45 business minutes: 30 on Friday, 15 on Monday.
+    assert next_due_ms(state, config) == at(2026, 11, 9, 9, 15) + 1
     state, ts = advance(state, config, at(2026, 11, 8, 23, 0))  # weekend: no time passes
     assert ts == []
+    state, ts = advance(state, config, at(2026, 11, 9, 9, 16))
+    assert kinds(ts) == [("due_soon", "1")] and ts[0].at_ms == at(2026, 11, 9, 9, 15)
+    assert next_due_ms(state, config) == at(2026, 11, 9, 9, 30) + 1
     state, ts = advance(state, config, at(2026, 11, 9, 9, 30))
     assert ts == []  # exactly the SLA: not overdue
     state, ts = advance(state, config, at(2026, 11, 9, 9, 31))
     assert kinds(ts) == [("overdue", "1")] and ts[0].at_ms == at(2026, 11, 9, 9, 30)
-    # 8 business hours: 30 min Friday + Monday 09:00-16:30.
+    # 8 business hours: 30 min Friday + Monday 09:00-16:30 (ignore soon one hour before).
     state, ts = advance(state, config, at(2026, 11, 9, 16, 31))
-    assert kinds(ts) == [("ignored", "1")] and ts[0].at_ms == at(2026, 11, 9, 16, 30)
+    assert kinds(ts) == [("ignore_soon", "1"), ("ignored", "1")]
+    assert [t.at_ms for t in ts] == [at(2026, 11, 9, 15, 30), at(2026, 11, 9, 16, 30)]
 
 
 def test_budget_ending_at_closing_time_an_overnight_answer_is_in_time() -> None:
@@ -331,7 +356,8 @@ def test_budget_ending_at_closing_time_an_overnight_answer_is_in_time() -> None:
              reply("2", at(2026, 11, 9, 22, 0), "1", brand="db")]
     state, _ = feed(posts, posted, config)
     state, ts = advance(state, config, at(2026, 11, 10, 12, 0))
-    assert kinds(ts) == [("overdue", "1"), ("answered", "1")]
+    assert kinds(ts) == [("due_soon", "1"), ("overdue", "1"), ("ignore_soon", "1"),
+                         ("answered", "1")]
     st = item_statuses(state, config, at(2026, 11, 10, 12, 0))[0]
     assert st.status == "answered" and st.overdue and not st.answered_late
     # The same answer Tuesday 09:00:00.001 is one business millisecond too late.
@@ -422,7 +448,10 @@ def test_hot_paths_build_every_field_in_its_place() -> None:
     live = post_from_mention(m, True, CONFIG)
     enriched = encode_enriched(EnrichedMention(
         m, Enrichment("de", "negative", -0.5, True, 0.9, "lexicon")))
-    for post in (live, post_from_enriched(enriched, CONFIG),
+    # The live path carries the queue's details; the replay none (it shows no queue).
+    assert live == expected._replace(details=("anna", "late again", None, None))
+    assert len(live) == len(Post._fields)
+    for post in (post_from_enriched(enriched, CONFIG),
                  make_post(**expected._asdict(), config=CONFIG)):
         assert post == expected and len(post) == len(Post._fields)
 
@@ -440,13 +469,18 @@ def test_hot_paths_build_every_field_in_its_place() -> None:
     assert item.overdue_from_ms == T0 + CONFIG.default_sla_ms + 1
     assert item.ignore_deadline_ms == T0 + CONFIG.default_ignore_after_ms
     assert item.ignored_from_ms == T0 + CONFIG.default_ignore_after_ms + 1
+    due_soon, ignore_soon = CONFIG.warning_budgets("db")
+    assert (item.due_soon_at_ms, item.due_soon_from_ms) == (T0 + due_soon, T0 + due_soon + 1)
+    assert (item.ignore_soon_at_ms, item.ignore_soon_from_ms) == (T0 + ignore_soon,
+                                                                  T0 + ignore_soon + 1)
     assert len(item) == len(type(item)._fields)
 
     (status,) = item_statuses(state, CONFIG, item.overdue_from_ms)
     assert status == ItemStatus(
         mention_id="9", brand="db", platform="twitter", complaint=True, created_at_ms=T0,
         status="open", overdue=True, answered_late=False,
-        first_response_ms=None, decided_at_ms=None, author_key="twitter:c1")
+        first_response_ms=None, decided_at_ms=None, author_key="twitter:c1", due_soon=True,
+        ignore_soon=False)
     assert len(status) == len(ItemStatus._fields)
 
 

@@ -163,22 +163,26 @@ def oracle(posts: list[Post], config: BrandConfig, now: int) -> dict[str, tuple[
                 answer = b.created_at_ms
         policy = config.policy_for(m.brand)
         sla, ignore_after, cal = policy.sla_ms, policy.ignore_after_ms, policy.calendar
+        # The warnings: unanswered past the budget less the brand's lead time.
+        due_soon, ignore_soon = sla - policy.due_soon_ms, ignore_after - policy.ignore_soon_ms
         c = m.created_at_ms
         if answer is not None and answer <= now:
             age = business_elapsed_ms(c, answer, cal)
+            warned = (age > due_soon, age > ignore_soon)
             if age <= ignore_after:
-                out[m.id] = ("answered", age > sla, False, answer - c)
+                out[m.id] = ("answered", age > sla, False, answer - c, *warned)
             else:
-                out[m.id] = ("ignored", True, True, answer - c)
+                out[m.id] = ("ignored", True, True, answer - c, *warned)
         else:
             age = business_elapsed_ms(c, now, cal)
             status = "ignored" if age > ignore_after else "open"
-            out[m.id] = (status, age > sla, False, None)
+            out[m.id] = (status, age > sla, False, None, age > due_soon, age > ignore_soon)
     return out
 
 
 def view(statuses: list[ItemStatus]) -> dict[str, tuple[object, ...]]:
-    return {s.mention_id: (s.status, s.overdue, s.answered_late, s.first_response_ms)
+    return {s.mention_id: (s.status, s.overdue, s.answered_late, s.first_response_ms,
+                           s.due_soon, s.ignore_soon)
             for s in statuses}
 
 
@@ -190,6 +194,10 @@ def expected_kinds(statuses: list[ItemStatus]) -> Counter[tuple[str, str]]:
             out[("answered", s.mention_id)] += 1
         if s.overdue:
             out[("overdue", s.mention_id)] += 1
+        if s.due_soon:
+            out[("due_soon", s.mention_id)] += 1
+        if s.ignore_soon:
+            out[("ignore_soon", s.mention_id)] += 1
         if s.status == "ignored":
             out[("ignored", s.mention_id)] += 1
         if s.answered_late:

@@ -158,7 +158,9 @@ def test_core_matches_reference_on_the_whole_file(posts: list[Post],
         + [("answered", s.mention_id) for s in statuses if s.status == "answered"]
         + [("ignored", s.mention_id) for s in statuses if s.status == "ignored"]
         + [("answered_late", s.mention_id) for s in statuses if s.answered_late]
-        + [("overdue", s.mention_id) for s in statuses if s.overdue])
+        + [("overdue", s.mention_id) for s in statuses if s.overdue]
+        + [("due_soon", s.mention_id) for s in statuses if s.due_soon]
+        + [("ignore_soon", s.mention_id) for s in statuses if s.ignore_soon])
     # State size: the whole file's open-or-decided items in about 160 bytes each.
     size = sum(len(to_json(s)) for s in states.values())
     assert size / totals.inbound < 200
