@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,19 @@ def produced_ms(message: Any) -> int | None:
     return int(message.timestamp * 1000) if message.timestamp else None
 
 
+def canonical_url(settings: Settings) -> str:
+    """How the group's other workers reach this worker's web server: the setting, else the web
+    host and port (this host's name when bound to a wildcard address, which others can't dial)."""
+    if settings.web_canonical_url:
+        return settings.web_canonical_url
+    host = settings.web_host.strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.gethostname()
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{settings.web_port}"
+
+
 def wall_clock_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -82,6 +96,8 @@ class Pipeline:
             web_host=s.web_host,
             web_bind=s.web_host,
             web_port=s.web_port,
+            # Announced to the group: the care team's queue fetches each worker's part there.
+            canonical_url=canonical_url(s),
             # Serving table contents over HTTP would publish customers' thread state.
             web_tables_enabled=False,
             web_stats_enabled=False,
@@ -208,7 +224,6 @@ class Pipeline:
         partitions = settings.partitions
         raw_topic, ticks_topic = settings.topic_raw, settings.topic_ticks
         enriched_topic, rerouted_topic = settings.topic_enriched, settings.topic_rerouted
-        mentions_counter: dict[tuple[str, str, str], Any] = {}
         max_future_ms = int(settings.max_future_s * 1000)
 
         async def enrich_and_track(message: Any) -> None:
@@ -240,13 +255,8 @@ class Pipeline:
             # the rerouted one does in a header: replay and the rerouted hop judge event time
             # against it alike.
             await self.produce(enriched_topic, key_bytes, value, partition, message.timestamp)
-            # Keyed like the metric's own labels, so the cache is no bigger than the metric.
-            labels = (metrics.brand_label(mention.brand), mention.platform,
-                      enriched.enrichment.sentiment)
-            counter = mentions_counter.get(labels)
-            if counter is None:
-                counter = mentions_counter[labels] = metrics.mentions.labels(*labels)
-            counter.inc()
+            metrics.mention_counter(mention.brand, mention.platform,
+                                    enriched.enrichment.sentiment).inc()
             if partition == message.partition:
                 await tracker.track(key_bytes, post, message)
             else:

@@ -6,6 +6,7 @@ Read once at the edge (CLI / worker start) and passed inward; the core never rea
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,52 @@ def _kafka_security(env: dict[str, str]) -> KafkaSecurity:
 
 DAY_MS = 24 * 3600 * 1000
 
+# The platforms that get their own `platform` label value in the metrics (the rest fold into
+# platform="_other": a label value per made-up platform would let any producer grow the series
+# count without bound). The sources' and the TWCS importer's platforms, and those the mention
+# schema names.
+DEFAULT_PLATFORMS = ("x", "twitter", "bluesky", "mastodon", "threads", "facebook", "instagram",
+                     "linkedin", "tiktok", "youtube", "reddit", "web")
+# The platform pattern of mention.v1.json.
+_PLATFORM_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
+
+
+def _platforms(env: dict[str, str]) -> tuple[str, ...]:
+    raw = env.get("MENTIONWATCH_PLATFORMS")
+    if raw is None or not raw.strip():
+        return DEFAULT_PLATFORMS
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if not _PLATFORM_RE.fullmatch(name):
+            raise ConfigError(f"MENTIONWATCH_PLATFORMS: {name!r} is not a platform name "
+                              "(lower case letter, then letters, digits, _ . -; at most 32)")
+    return tuple(dict.fromkeys(names))
+
+
+def _public_url(env: dict[str, str], web_port: int) -> str:
+    """Where people reach the workers' web server (the care team's queue): the base of the
+    links in alerts and the dashboard. Default: this host's web port."""
+    raw = (env.get("MENTIONWATCH_PUBLIC_URL") or "").strip()
+    if not raw:
+        return f"http://localhost:{web_port}"
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(f"MENTIONWATCH_PUBLIC_URL={raw!r} must be an http:// or https:// URL "
+                          "without query or fragment")
+    return raw.rstrip("/")
+
+
+def _canonical_url(env: dict[str, str]) -> str | None:
+    """How the other workers of the group reach this worker's web server (the queue's
+    worker-to-worker fetch; faust's canonical_url). None: faust's default from the web host and
+    port (this host's name when bound to a wildcard address)."""
+    raw = (env.get("MENTIONWATCH_WEB_CANONICAL_URL") or "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"https?://[^\s/?#@]+", raw.rstrip("/")):
+        raise ConfigError(f"MENTIONWATCH_WEB_CANONICAL_URL={raw!r} must be http://host:port "
+                          "(or https://), without path, query or credentials")
+    return raw.rstrip("/")
+
 
 def _retention_ms(env: dict[str, str], name: str, default_days: int) -> int:
     """Days as Kafka's retention.ms; "forever" (or -1) keeps records until deleted by hand."""
@@ -197,6 +244,18 @@ class Settings:
     # POST /mentions: the bearer token it requires (None: no token, only allowed when the web
     # server is bound to loopback).
     ingest_token: str | None = field(default=None, repr=False)
+    # Platforms with a label value of their own in the metrics (others: platform="_other").
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    # The workers' web server as people reach it (the queue's links in alerts and dashboards).
+    public_url: str = "http://localhost:6066"
+    # The care team's queue (GET /queue, /queue.json, /queue/local.json): the token it requires
+    # as a bearer token or as the password of HTTP basic auth with user "care" (None: no token,
+    # only allowed when the web server is bound to loopback). The workers fetch each other's
+    # part of the queue with it.
+    queue_token: str | None = field(default=None, repr=False)
+    # How the other workers reach this one's web server (None: http://web_host:web_port, or
+    # this host's name when bound to 0.0.0.0 or ::).
+    web_canonical_url: str | None = None
 
     @property
     def installation_id(self) -> str:
@@ -270,6 +329,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dlq_retention_ms=_retention_ms(env, "MENTIONWATCH_DLQ_RETENTION_DAYS", 30),
         events_retention_ms=_retention_ms(env, "MENTIONWATCH_EVENTS_RETENTION_DAYS", 30),
         ingest_token=_secret(env, "MENTIONWATCH_INGEST_TOKEN"),
+        platforms=_platforms(env),
+        public_url=_public_url(env, _int(env, "MENTIONWATCH_WEB_PORT", 6066, minimum=1)),
+        queue_token=_secret(env, "MENTIONWATCH_QUEUE_TOKEN"),
+        web_canonical_url=_canonical_url(env),
     )
     if settings.min_insync_replicas > settings.replication_factor:
         raise ConfigError(
@@ -278,6 +341,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "ever be acknowledged")
     if settings.ingest_token is not None and len(settings.ingest_token) < 16:
         raise ConfigError("MENTIONWATCH_INGEST_TOKEN must be at least 16 characters")
+    if settings.queue_token is not None and (
+            len(settings.queue_token) < 16 or not settings.queue_token.isprintable()):
+        raise ConfigError("MENTIONWATCH_QUEUE_TOKEN must be at least 16 printable characters")
     if settings.store not in ("rocksdb://", "memory://"):
         raise ConfigError(
             f"MENTIONWATCH_STORE={settings.store!r} must be rocksdb:// or memory://"

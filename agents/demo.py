@@ -221,7 +221,8 @@ def run_demo(settings: Settings, *, rate: float, count: int | None) -> int:
             return 1
         print(f"worker up: HTTP ingest on http://{settings.web_host}:{settings.web_port}"
               f"/mentions, metrics on http://{settings.metrics_host}:{settings.metrics_port}"
-              "/metrics", flush=True)
+              "/metrics, the care team's queue on "
+              f"http://{settings.web_host}:{settings.web_port}/queue", flush=True)
         print("feeding the demo stream; Ctrl-C stops everything.\n", flush=True)
         # The same security settings as the worker it started (which inherits the env).
         security = kafka_python_security(settings)

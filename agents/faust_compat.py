@@ -162,3 +162,29 @@ def add_changelog_config(app: Any, config: dict[str, str]) -> None:
         table.extra_topic_configs = {**table.extra_topic_configs, **config}
         topic = table.changelog_topic
         topic.config = {**topic.config, **config}
+
+
+# -- the group's workers and their web servers ----------------------------------------------------
+
+def canonical_url(app: Any) -> str:
+    """This worker's web server as the other workers reach it (faust's canonical_url: what
+    every member announces to the group's assignor)."""
+    return str(app.conf.canonical_url).rstrip("/")
+
+
+def table_workers(app: Any, table_name: str) -> dict[str, frozenset[int]]:
+    """The group's workers (their canonical URLs) and the partitions of the table each holds
+    as active, from the assignment the group leader handed out at the last rebalance
+    (app.router.table_metadata: {url: {changelog topic: [partitions]}}). Empty before the
+    first assignment."""
+    try:
+        metadata = app.router.table_metadata(table_name)
+    except KeyError:  # the table isn't registered (yet)
+        return {}
+    out: dict[str, frozenset[int]] = {}
+    for url, topics in metadata.items():
+        parts: set[int] = set()
+        for partitions in topics.values():
+            parts.update(int(p) for p in partitions)
+        out[str(url).rstrip("/")] = frozenset(parts)
+    return out

@@ -1,7 +1,9 @@
 """The Prometheus exporter's metric objects (reference: docs/operations.md).
 
 Own CollectorRegistry (never the global one, see FAUST_NOTES); label values are bounded: brands
-not in the brand configuration are folded into brand="_unconfigured".
+not in the brand configuration are folded into brand="_unconfigured", platforms not in
+MENTIONWATCH_PLATFORMS into platform="_other" (a producer inventing platforms or brands adds no
+series).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from agents.config import DEFAULT_PLATFORMS
+
 # Counters' _created series double the series count and no rule or panel reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 UNCONFIGURED = "_unconfigured"
+OTHER_PLATFORM = "_other"
 FIRST_RESPONSE_BUCKETS = (
     60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800,
 )
@@ -46,9 +51,13 @@ def build_labels() -> dict[str, str]:
 
 
 class Metrics:
-    def __init__(self, configured_brands: Iterable[str]) -> None:
+    def __init__(self, configured_brands: Iterable[str],
+                 platforms: Iterable[str] = DEFAULT_PLATFORMS,
+                 public_url: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.brands = frozenset(configured_brands)
+        self.platforms = frozenset(platforms)
+        self._mention_counters: dict[tuple[str, str, str], Counter] = {}
         r = self.registry
         bp = ["brand", "platform"]
         self.mentions = Counter("mentionwatch_mentions", "Mentions enriched.",
@@ -57,6 +66,10 @@ class Metrics:
                                   "classified as complaint).", bp, registry=r)
         self.answered = Counter("mentionwatch_complaints_answered",
                                 "Complaints answered within the ignore deadline.", bp, registry=r)
+        self.answered_within_sla = Counter(
+            "mentionwatch_complaints_answered_within_sla",
+            "Complaints answered with a business-time age at most the brand's SLA (a subset of "
+            "answered).", bp, registry=r)
         self.answered_late = Counter("mentionwatch_complaints_answered_late",
                                      "Ignored complaints answered after the deadline.", bp,
                                      registry=r)
@@ -105,6 +118,11 @@ class Metrics:
         self.build_info = Gauge("mentionwatch_build_info", "Always 1; the labels say what runs.",
                                 ["version", "python", "faust"], registry=r)
         self.build_info.labels(**build_labels()).set(1)
+        if public_url is not None:
+            # The dashboard finds the care team's queue here (MENTIONWATCH_PUBLIC_URL).
+            Gauge("mentionwatch_public_url_info",
+                  "Always 1; url is where people reach this worker's web server (the queue).",
+                  ["url"], registry=r).labels(url=public_url).set(1)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes
         PlatformCollector(registry=r)
         self.processed = Counter("mentionwatch_records_processed",
@@ -130,3 +148,15 @@ class Metrics:
 
     def brand_label(self, brand: str) -> str:
         return brand if brand in self.brands else UNCONFIGURED
+
+    def platform_label(self, platform: str) -> str:
+        return platform if platform in self.platforms else OTHER_PLATFORM
+
+    def mention_counter(self, brand: str, platform: str, sentiment: str) -> Counter:
+        """mentionwatch_mentions_total's child for a mention (label values bounded). Cached by
+        its label values, so the cache is no bigger than the metric."""
+        labels = (self.brand_label(brand), self.platform_label(platform), sentiment)
+        counter = self._mention_counters.get(labels)
+        if counter is None:
+            counter = self._mention_counters[labels] = self.mentions.labels(*labels)
+        return counter

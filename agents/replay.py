@@ -240,7 +240,7 @@ def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
     author = m.author
     return make_post(m.id, m.platform, m.brand, author.id, author.handle, author.is_brand,
                      created_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
-                     complaint, config)
+                     complaint, None, config)  # no details: the replay shows no queue
 
 
 @dataclass

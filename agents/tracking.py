@@ -33,7 +33,8 @@ from streams.partition import (
     gauges,
     marker_partition,
 )
-from streams.tracking import Post, Transition, post_from_mention
+from streams.queue import EMPTY_CAPTURE, Capture, OpenComplaint, capture, ordered
+from streams.tracking import Post, Transition, answered_within_sla, post_from_mention
 
 if TYPE_CHECKING:
     from agents.app import Pipeline
@@ -73,6 +74,10 @@ FLUSH_TIMEOUT_S = 5.0
 CONFIRM_INTERVAL_S = 1.0
 # The broker counts as unreachable (not ready) when no flush succeeded for this long.
 BROKER_SILENCE_S = 30.0
+# The queue says "stale since" once no flush succeeded for this long (or this many tick
+# intervals, if longer): a worker with partitions flushes at every tick, within FLUSH_TIMEOUT_S.
+QUEUE_STALE_AFTER_S = 15.0
+QUEUE_STALE_AFTER_TICKS = 3
 
 
 class StateCollector(Collector):
@@ -96,6 +101,12 @@ class StateCollector(Collector):
                      snap.open)
         yield family("mentionwatch_complaints_overdue", "Open complaints past the brand's SLA.",
                      snap.overdue)
+        yield family("mentionwatch_complaints_due_soon",
+                     "Open complaints within the brand's due-soon lead time of the SLA (not "
+                     "overdue yet).", snap.due_soon)
+        yield family("mentionwatch_complaints_ignore_soon",
+                     "Open complaints within the brand's ignore-soon lead time of the ignore "
+                     "deadline.", snap.ignore_soon)
         yield family("mentionwatch_oldest_open_complaint_created_timestamp_seconds",
                      "Event time of the oldest open complaint (age: time() - this).",
                      snap.oldest_open_s)
@@ -135,15 +146,22 @@ class Tracker:
         self.assigned: frozenset[int] = frozenset()
         self.needs_rebuild = True
         self.snapshot: Gauges = EMPTY_GAUGES
+        # The open complaints of the same index at the same instant as the gauges (the care
+        # team's queue), and its complaints in queue order once asked for (once per capture).
+        self.queue_capture: Capture = EMPTY_CAPTURE
+        self._queue_order: tuple[Capture, list[OpenComplaint]] = (EMPTY_CAPTURE, [])
         self.lag: dict[tuple[str, int], int] = {}
         self.problems: dict[str, str] = {}  # what keeps the worker from working, for /readyz
         self.last_flush_ok = time.monotonic()
+        self.last_flush_ok_wall = time.time()
+        self.assigned_at = time.monotonic()
         self.max_future_ms = int(s.max_future_s * 1000)
         self.metrics.registry.register(StateCollector(self))
         for key, policy in self.config.brands.items():
             self.metrics.sla.labels(brand=key).set(policy.sla_ms / 1000)
             self.metrics.ignore_after.labels(brand=key).set(policy.ignore_after_ms / 1000)
         self.processed = self.metrics.processed.labels(agent="tracking")
+        self.outcome_series: set[tuple[str, str]] = set()  # (brand, platform) label values
         self.partitions = s.partitions
         self.event_partitions: dict[bytes, int] = {}  # brand → partition of complaints.events
         # Per partition: (outbox sequence, delivery future) of each event sent, oldest first.
@@ -167,6 +185,30 @@ class Tracker:
         if silent > BROKER_SILENCE_S:
             problems.append(f"no write to the broker confirmed for {silent:.0f}s")
         return problems
+
+    def stale_since_ms(self) -> int | None:
+        """Since when the queue of this worker may be out of date (wall ms: the last producer
+        flush that succeeded), or None. Stale when a health problem keeps the worker from
+        working (disk full) or when, with partitions assigned, no flush succeeded for
+        QUEUE_STALE_AFTER_S (the broker is down or unreachable)."""
+        since = int(self.last_flush_ok_wall * 1000)
+        if self.problems:
+            return since
+        if not self.assigned:
+            return None
+        after = max(QUEUE_STALE_AFTER_S, QUEUE_STALE_AFTER_TICKS * self.settings.tick_interval_s)
+        if time.monotonic() - max(self.last_flush_ok, self.assigned_at) > after:
+            return since
+        return None
+
+    def queue_order(self) -> tuple[Capture, list[OpenComplaint]]:
+        """The last capture and its complaints in queue order (sorted once per capture)."""
+        cap = self.queue_capture
+        cached_cap, cached = self._queue_order
+        if cached_cap is not cap:
+            cached = ordered(cap, self.config)
+            self._queue_order = (cap, cached)
+        return cap, cached
 
     def _tracker(self, partition: int) -> PartitionTracker:
         tracker = self.trackers.get(partition)
@@ -268,11 +310,21 @@ class Tracker:
         if not t.complaint:
             return
         m = self.metrics
-        labels = {"brand": m.brand_label(t.brand), "platform": t.platform}
+        labels = {"brand": m.brand_label(t.brand), "platform": m.platform_label(t.platform)}
+        key = (labels["brand"], labels["platform"])
+        if key not in self.outcome_series:
+            # The outcome counters of a brand and platform exist from its first transition on,
+            # at 0: a ratio of them (SLA attainment) is 0 rather than absent when nothing was
+            # answered in time, and increase() sees their first increment.
+            self.outcome_series.add(key)
+            for counter in (m.answered, m.answered_within_sla, m.answered_late, m.ignored):
+                counter.labels(**labels)
         if t.kind == "opened":
             m.complaints.labels(**labels).inc()
         elif t.kind == "answered":
             m.answered.labels(**labels).inc()
+            if answered_within_sla(t, self.config):
+                m.answered_within_sla.labels(**labels).inc()
             if t.first_response_ms is not None:
                 m.first_response.labels(**labels).observe(t.first_response_ms / 1000)
         elif t.kind == "ignored":
@@ -331,6 +383,8 @@ class Tracker:
         active = faust_compat.active_partitions(app, self.settings.topic_raw)
         if self.needs_rebuild or active != self.assigned:
             self.needs_rebuild = False
+            if active != self.assigned:
+                self.assigned_at = time.monotonic()
             self.assigned = active
             log.info("tracking partitions assigned: %s", sorted(active))
             for p in list(self.trackers):
@@ -344,8 +398,12 @@ class Tracker:
                 self.metrics.resent_events.inc(len(step.resend))
         for p in sorted(active):
             await self.ticks_topic.send(key=b"tick", value=b"", partition=p)
-        self.snapshot = gauges(self.trackers.values(), int(time.time() * 1000),
-                               self.config.share_window_ms, self.metrics.brand_label)
+        wall_ms = int(time.time() * 1000)
+        # The queue's capture and the gauges: one index, one instant, no await between.
+        self.queue_capture = capture(self.trackers.values(), wall_ms)
+        self.snapshot = gauges(self.trackers.values(), wall_ms,
+                               self.config.share_window_ms, self.metrics.brand_label,
+                               self.metrics.platform_label)
         self.lag = self._lag()
 
     async def age_partition(self, partition: int) -> None:
@@ -369,6 +427,7 @@ class Tracker:
                         "events stay in their outboxes", partition, FLUSH_TIMEOUT_S)
             return
         self.last_flush_ok = time.monotonic()
+        self.last_flush_ok_wall = time.time()
         await self._confirm(tracker, now=True)  # every delivery is done after a flush
 
     def _lag(self) -> dict[tuple[str, int], int]:

@@ -14,6 +14,8 @@
   is merely waiting for Kafka. Open without a token, like ``/readyz``.
 - ``GET /readyz``: 200 when the worker can do its work (``Pipeline.not_ready_reasons()`` is
   empty), else 503 with the reasons.
+- ``GET /queue``, ``/queue.json``, ``/queue/local.json``: the care team's queue
+  (agents/queue_web.py).
 
 Every error answer, aiohttp's own (404, 405, 413) included, is JSON ``{"error", "detail", ...}``.
 Responses and logs carry no mention text, no token and no settings beyond the app id: a client
@@ -375,7 +377,7 @@ def _harden_server(pipeline: Pipeline) -> web.Application:
 
 def register_web(pipeline: Pipeline) -> None:
     """Add the views to the pipeline's faust app. Raises ConfigError for settings that would
-    expose an unauthenticated ingest (agents/web_policy.exposure_problem)."""
+    expose an unauthenticated ingest or queue (agents/web_policy.exposure_problem)."""
     problem = exposure_problem(pipeline.settings)
     if problem is not None:
         raise ConfigError(problem)
@@ -413,3 +415,6 @@ def register_web(pipeline: Pipeline) -> None:
     app.page("/livez")(LiveView)
     app.page("/healthz")(HealthView)
     app.page("/readyz")(ReadyView)
+    from agents.queue_web import register_queue
+
+    pipeline._queue = register_queue(pipeline, web_app)  # type: ignore[attr-defined]

@@ -1,9 +1,12 @@
-"""What POST /mentions lets in, as pure decisions on header values (no aiohttp, no clock), and
-its documented limits. agents/web.py applies them; docs/configuration.md documents them.
+"""What POST /mentions and the care team's queue let in, as pure decisions on header values (no
+aiohttp, no clock), and their documented limits. agents/web.py and agents/queue_web.py apply
+them; docs/configuration.md documents them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 from urllib.parse import urlsplit
@@ -41,6 +44,10 @@ RETRY_AFTER_BUSY_S = 1
 RETRY_AFTER_BROKER_S = 10
 
 TOKEN_REALM = 'Bearer realm="mentionwatch"'
+# The queue asks for HTTP basic auth (user QUEUE_USER, the queue token as password), so a
+# browser prompts for it; programs may send the token as a bearer token instead.
+QUEUE_USER = "care"
+QUEUE_REALM = 'Basic realm="mentionwatch queue", charset="UTF-8"'
 
 
 def is_loopback_host(host: str) -> bool:
@@ -63,6 +70,11 @@ def exposure_problem(settings: Settings) -> str | None:
                 "ingest token is set: POST /mentions would accept anyone's writes. Set "
                 "MENTIONWATCH_INGEST_TOKEN (or MENTIONWATCH_INGEST_TOKEN_FILE, at least 16 "
                 "characters) or bind to 127.0.0.1")
+    if settings.queue_token is None and not is_loopback_host(settings.web_host):
+        return (f"MENTIONWATCH_WEB_HOST={settings.web_host} is not a loopback address and no "
+                "queue token is set: the care team's queue (GET /queue) would show customers' "
+                "complaints to anyone. Set MENTIONWATCH_QUEUE_TOKEN (or "
+                "MENTIONWATCH_QUEUE_TOKEN_FILE, at least 16 characters) or bind to 127.0.0.1")
     return None
 
 
@@ -76,6 +88,42 @@ def bearer_token_matches(authorization: str | None, token: str) -> bool:
         return False
     return hmac.compare_digest(presented.strip().encode("utf-8", "surrogateescape"),
                                token.encode("utf-8"))
+
+
+def queue_credentials_match(authorization: str | None, token: str) -> bool:
+    """The queue's credentials: `Authorization: Bearer <token>`, or `Basic` with user
+    QUEUE_USER and the token as password; compared in constant time."""
+    if bearer_token_matches(authorization, token):
+        return True
+    if not authorization:
+        return False
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, password = decoded.partition(b":")
+    user_ok = hmac.compare_digest(user, QUEUE_USER.encode())
+    password_ok = hmac.compare_digest(password, token.encode("utf-8"))
+    return bool(sep) and user_ok and password_ok
+
+
+def queue_refusal(*, host: str | None, origin: str | None, scheme: str,
+                  token_required: bool) -> str | None:
+    """Why a request to the queue is refused before its credentials are looked at (None:
+    go on). Without a token the queue is served to loopback names only: a page on a domain
+    that resolves to 127.0.0.1 (DNS rebinding) would otherwise read customers' complaints
+    from a local worker. An Origin, when sent, must be the server's own (no CORS)."""
+    own = _origin_of(f"{scheme}://{host}") if host else None
+    if not token_required and (own is None or not is_loopback_host(own[1])):
+        return ("the queue without a token answers requests to a loopback host name only "
+                "(localhost, 127.0.0.1, [::1]): set MENTIONWATCH_QUEUE_TOKEN to serve it by "
+                "other names")
+    if origin is not None and (own is None or _origin_of(origin) != own):
+        return "cross-origin requests are refused (no CORS): the Origin is not this server's"
+    return None
 
 
 def _origin_of(url: str) -> tuple[str, str, int | None] | None:

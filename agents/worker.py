@@ -38,7 +38,7 @@ def build_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
     from agents.app import Pipeline
 
     brands = load_brand_config(settings)
-    metrics = Metrics(brands.brands.keys())
+    metrics = Metrics(brands.brands.keys(), settings.platforms, settings.public_url)
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
     return Pipeline(settings=settings, brands=brands, classifier=classifier,
                     classifier_name=settings.classifier, metrics=metrics)

@@ -50,7 +50,6 @@ def per_record(n: int) -> dict[str, Any]:
     metrics = Metrics(config.brands.keys())
     processed = metrics.processed.labels(agent="enrich")
     tracked = metrics.processed.labels(agent="tracking")
-    counters: dict[tuple[str, str, str], Any] = {}
     stream = make_stream(6, _iso_ms(STREAM_START), n, customers=max(30_000, n // 3),
                          id_prefix="m")
     table: dict[bytes, bytes | None] = {}
@@ -73,12 +72,8 @@ def per_record(n: int) -> dict[str, Any]:
         kb = key.encode()
         part = partition_for(kb, 6)
         s.lap("enrich: encode_enriched + partition")
-        labels = (metrics.brand_label(mention.brand), mention.platform,
-                  enriched.enrichment.sentiment)
-        counter = counters.get(labels)
-        if counter is None:
-            counter = counters[labels] = metrics.mentions.labels(*labels)
-        counter.inc()
+        metrics.mention_counter(mention.brand, mention.platform,
+                                enriched.enrichment.sentiment).inc()
         s.lap("enrich: metrics (mentions counter)")
         # -- track, in the same pass (the raw record was keyed by customer): the worker's own
         # PartitionTracker.on_post, then the step's events encoded (agents/tracking.py)
@@ -106,12 +101,16 @@ def per_record(n: int) -> dict[str, Any]:
 
 def per_tick(open_keys: list[int]) -> dict[str, Any]:
     """The timer's work by number of open complaints (one per customer key): aging a thread
-    that fell due (Tracker.age_partition: table read, advance, transitions, compact, store) and
-    the gauges over the kept statuses (Tracker._gauges)."""
+    that fell due (Tracker.age_partition: table read, advance, transitions, compact, store), the
+    gauges over the kept statuses (Tracker._gauges), the care team queue's capture taken with
+    them (streams.queue.capture), its order (streams.queue.ordered, once per capture when the
+    queue is asked for), a page's first 500 entries and all entries (business-time ages,
+    deadlines, links)."""
     from bench.run import BRANDS
     from schemas.codec import encode_complaint_event
     from streams.brands import parse_brand_config
     from streams.partition import PartitionTracker, gauges
+    from streams.queue import capture, entry_of, local_queue, ordered
     from streams.tracking import Post
 
     config = parse_brand_config(BRANDS.read_text(encoding="utf-8"))
@@ -125,7 +124,8 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
             post = Post(id=f"s{i}", platform="twitter", brand="skyways", author_id=f"c{i}",
                         author_handle=f"c{i}", is_brand=False, created_at_ms=now,
                         in_reply_to=None, in_reply_to_author_id=None, conversation_id=None,
-                        complaint=True)
+                        complaint=True, details=(f"c{i}", "my flight was cancelled, no refund "
+                                                 "and no answer from the hotline", None, 120))
             key = f"twitter:c{i}".encode()
             for sk, value in tracker.on_post(key, None, post, now, now).store:
                 assert value is not None
@@ -134,6 +134,18 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
         started = time.perf_counter()
         gauges([tracker], now, config.share_window_ms, str)
         gauge_s = time.perf_counter() - started
+        started = time.perf_counter()
+        cap = capture([tracker], now)
+        capture_s = time.perf_counter() - started
+        started = time.perf_counter()
+        order = ordered(cap, config)
+        order_s = time.perf_counter() - started
+        started = time.perf_counter()
+        local_queue("w", cap, order, config, limit=500)
+        page_s = time.perf_counter() - started
+        started = time.perf_counter()
+        assert len([entry_of(c, config) for c in order]) == k
+        entries_s = time.perf_counter() - started
         later = now + 2 * 3_600_000  # past the SLA: every thread is due once
         tracker.clock.observe(later, now)
         started = time.perf_counter()
@@ -144,7 +156,9 @@ def per_tick(open_keys: list[int]) -> dict[str, Any]:
             if value is not None:
                 table[sk] = value
         aging = time.perf_counter() - started
-        out[str(k)] = {"gauges_s": round(gauge_s, 4), "age_us_per_due_thread":
+        out[str(k)] = {"gauges_s": round(gauge_s, 4), "queue_capture_s": round(capture_s, 4),
+                       "queue_order_s": round(order_s, 4), "queue_page_s": round(page_s, 4),
+                       "queue_entries_s": round(entries_s, 4), "age_us_per_due_thread":
                        round(aging / k * 1e6, 1), "events": len(step.send)}
     return out
 
@@ -161,10 +175,13 @@ def main() -> None:
         print(f"  {us:7.1f} µs  {step}")
     ticks = per_tick([int(x) for x in args.open.split(",") if x])
     print("timer: aging a thread that fell due (PartitionTracker.on_tick), gauges "
-          "(streams.partition.gauges):")
+          "(streams.partition.gauges), the queue's capture (streams.queue.capture); the queue "
+          "asked for: its order (once per capture), a page of 500, all entries:")
     for k, v in ticks.items():
         print(f"  {int(k):>8,} open: {v['age_us_per_due_thread']} µs per due thread, "
-              f"gauges {v['gauges_s']:.4f} s")
+              f"gauges {v['gauges_s']:.4f} s, queue capture {v['queue_capture_s']:.4f} s; "
+              f"order {v['queue_order_s']:.4f} s, page {v['queue_page_s']:.4f} s, "
+              f"all entries {v['queue_entries_s']:.4f} s")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "hotpath.json").write_bytes(orjson.dumps({"per_record": rec, "per_tick": ticks},

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the ops tests need: `prometheus` (for promtool and the prometheus
-# binary the end-to-end alert test starts on its own ports) and `prometheus-alertmanager` (for
-# amtool and the alertmanager binary). Nothing else: --no-install-recommends keeps
-# prometheus-node-exporter out.
+# binary the end-to-end alert test starts on its own ports), `prometheus-alertmanager` (for
+# amtool and the alertmanager binary), and `chromium` with `chromium-driver` (the headless
+# browser the care team's queue page is tested in, tests/test_queue_browser.py). Nothing else:
+# --no-install-recommends keeps prometheus-node-exporter out.
 #
-# Idempotent: does nothing when promtool, prometheus, prometheus-alertmanager and amtool are all
-# on PATH already. Uses sudo only when not root. Quiet unless something fails.
+# Idempotent: does nothing when promtool, prometheus, prometheus-alertmanager, amtool, chromium
+# and chromedriver are all on PATH already. Uses sudo only when not root. Quiet unless something
+# fails.
 #
 # No system service is left running. Debian's packages start prometheus on :9090 and
 # alertmanager on :9093 from their maintainer scripts; our local stack runs the Kafka controller
@@ -28,6 +30,12 @@ fi
 if ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then
   need+=(prometheus-alertmanager)
 fi
+if ! command -v chromium >/dev/null 2>&1; then
+  need+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+  need+=(chromium-driver)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -39,8 +47,8 @@ if [ "${MENTIONWATCH_SKIP_APT:-0}" = 1 ]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-debian-packages: no apt-get here; install Prometheus (promtool) and Alertmanager" \
-       "(amtool) yourself, e.g. from https://prometheus.io/download/" >&2
+  echo "install-debian-packages: no apt-get here; install Prometheus (promtool), Alertmanager" \
+       "(amtool) and Chromium (chromium, chromedriver) yourself" >&2
   exit 1
 fi
 
@@ -101,7 +109,7 @@ for svc in "${need[@]}"; do
   fi
 done
 
-for tool in promtool prometheus prometheus-alertmanager amtool; do
+for tool in promtool prometheus prometheus-alertmanager amtool chromium chromedriver; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "install-debian-packages: installed ${need[*]} but $tool is still not on PATH" >&2
     exit 1

@@ -38,6 +38,7 @@ from streams.brands import default_brand_config
 from streams.demo import generate
 
 TOKEN = "s3cret-ingest-token-0123456789"
+QUEUE_TOKEN = "s3cret-queue-token-9876543210"
 NOW = 1_790_000_000_000
 TOL = 300_000
 
@@ -98,9 +99,14 @@ def test_loopback(host: str, loopback: bool) -> None:
 def test_exposure_needs_a_token_off_loopback() -> None:
     assert exposure_problem(load_settings({})) is None
     assert exposure_problem(load_settings({"MENTIONWATCH_INGEST_TOKEN": TOKEN,
+                                           "MENTIONWATCH_QUEUE_TOKEN": QUEUE_TOKEN,
                                            "MENTIONWATCH_WEB_HOST": "0.0.0.0"})) is None
     problem = exposure_problem(load_settings({"MENTIONWATCH_WEB_HOST": "0.0.0.0"}))
     assert problem is not None and "MENTIONWATCH_INGEST_TOKEN" in problem
+    # The queue shows customers' complaints: exposed, it needs its own token too.
+    problem = exposure_problem(load_settings({"MENTIONWATCH_INGEST_TOKEN": TOKEN,
+                                              "MENTIONWATCH_WEB_HOST": "0.0.0.0"}))
+    assert problem is not None and "MENTIONWATCH_QUEUE_TOKEN" in problem
 
 
 def test_a_batch_with_one_future_item_is_refused_whole_with_every_reason() -> None:
