@@ -41,11 +41,20 @@ from conftest import REPO, Stack, Worker, free_port
 from streams.classification import classify
 
 RULES = REPO / "deploy" / "prometheus" / "rules" / "mentionwatch.rules.yml"
+PROM_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
+# The public base URLs, as compose would pass them from .env: the external labels of the real
+# prometheus.yml expand them into the alerts' links.
+PUBLIC_URLS = {"MENTIONWATCH_PUBLIC_URL": "https://care.example.test/mw",
+               "MENTIONWATCH_GRAFANA_URL": "https://grafana.example.test",
+               "MENTIONWATCH_DOCS_URL": "https://docs.example.test/mentionwatch/v1"}
 ALERT = "MentionwatchComplaintPastSLA"
+WARNING_ALERT = "MentionwatchComplaintIgnoreSoon"
 BRAND = "acme"
 ACCOUNT = "AcmeHelp"
 PLATFORM = "twitter"
 SLA_S = 5.0
+WARN_AFTER_S = 10.0  # ignore soon: 1 h less a lead of 59m50s
+IGNORE_SOON = "59m50s"
 FIRING_TIMEOUT_S = 240.0
 RESOLVED_TIMEOUT_S = 180.0
 INSTALL_HINT = "run deploy/install-debian-packages.sh"
@@ -57,6 +66,9 @@ name = "Acme Inc."
 accounts = ["{ACCOUNT}"]
 sla = "{int(SLA_S)}s"
 ignore_after = "1h"
+# The warning before the ignore deadline from {int(WARN_AFTER_S)} s on: it fires next to the
+# SLA alert and must resolve with it.
+ignore_soon = "{IGNORE_SOON}"
 """
 
 COMPLAINTS = (
@@ -144,12 +156,13 @@ class Webhook:
         with self.lock:
             return list(self.received)
 
-    def find(self, status: str) -> tuple[Notification, dict[str, Any]] | None:
-        """The first notification carrying our alert for acme with `status`."""
+    def find(self, status: str, alertname: str = ALERT
+             ) -> tuple[Notification, dict[str, Any]] | None:
+        """The first notification carrying the alert for acme with `status`."""
         for note in self.snapshot():
             for alert in note.payload.get("alerts", []):
                 labels = alert.get("labels", {})
-                if (labels.get("alertname") == ALERT and labels.get("brand") == BRAND
+                if (labels.get("alertname") == alertname and labels.get("brand") == BRAND
                         and alert.get("status") == status):
                     return note, alert
         return None
@@ -215,11 +228,13 @@ class Services:
         self.root = root
         self.started: list[Service] = []
 
-    def start(self, name: str, argv: list[str], ready_path: str, port: int) -> Service:
+    def start(self, name: str, argv: list[str], ready_path: str, port: int,
+              env: dict[str, str] | None = None) -> Service:
         log_path = self.root / f"{name}.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    env=None if env is None else {**os.environ, **env})
         service = Service(name, proc, f"http://127.0.0.1:{port}", log_path)
         self.started.append(service)
         deadline = time.monotonic() + 60
@@ -294,9 +309,12 @@ def start_prometheus(services: Services, metrics_port: int, alertmanager: Servic
     (root / "data").mkdir()
     shutil.copyfile(RULES, root / "rules" / RULES.name)  # the real rules, unchanged
     am_host = urllib.parse.urlsplit(alertmanager.url).netloc
+    # The real external labels (${MENTIONWATCH_*_URL}), expanded from Prometheus' environment;
+    # Debian's Prometheus 2 needs the feature flag for that (Prometheus 3 always does it).
+    external_labels = yaml.safe_load(PROM_CONFIG.read_text())["global"]["external_labels"]
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                   "evaluation_interval": "1s"},
+                   "evaluation_interval": "1s", "external_labels": external_labels},
         "rule_files": [str(root / "rules" / "*.rules.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_host]}]}]},
         "scrape_configs": [{
@@ -312,7 +330,8 @@ def start_prometheus(services: Services, metrics_port: int, alertmanager: Servic
         f"--config.file={config_path}",
         f"--storage.tsdb.path={root / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
-    ], "/-/ready", port)
+        "--enable-feature=expand-external-labels",
+    ], "/-/ready", port, env=PUBLIC_URLS)
 
 
 def prom_query(prometheus: Service, expr: str) -> list[dict[str, Any]]:
@@ -500,9 +519,25 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     for key in ("summary", "description", "runbook_url"):
         assert annotations.get(key), f"annotation {key} missing or empty: {annotations}"
     assert BRAND in annotations["summary"]
-    assert annotations["runbook_url"].endswith("#mentionwatchcomplaintpastsla")
+    # From the alert to the items: the links are built from the public base URLs.
+    docs, queue = PUBLIC_URLS["MENTIONWATCH_DOCS_URL"], PUBLIC_URLS["MENTIONWATCH_PUBLIC_URL"]
+    assert annotations["runbook_url"] == f"{docs}/operations.md#mentionwatchcomplaintpastsla"
+    assert annotations["queue_url"] == f"{queue}/queue?brand={BRAND}"
+    assert annotations["dashboard_url"] == (f"{PUBLIC_URLS['MENTIONWATCH_GRAFANA_URL']}"
+                                            f"/d/mentionwatch-overview/mentionwatch?var-brand={BRAND}")
     assert note.payload["status"] == "firing"
     assert note.payload["receiver"] == "test-webhook"
+
+    # The warning before the ignore deadline fires too (its own notification: Alertmanager
+    # groups by alert name), carrying the same link to the queue.
+    warned = wait_until(chain, f"a firing {WARNING_ALERT} for brand={BRAND} at the webhook",
+                        FIRING_TIMEOUT_S, lambda: webhook.find("firing", WARNING_ALERT))
+    warning_s = warned[0].wall_s - (created_ms / 1000 + WARN_AFTER_S)
+    assert warned[1]["labels"]["severity"] == "warning" and warned[1]["labels"]["team"] == "care"
+    assert warned[1]["annotations"]["queue_url"] == f"{queue}/queue?brand={BRAND}"
+    assert warned[1]["annotations"]["runbook_url"] == \
+        f"{docs}/operations.md#mentionwatchcomplaintignoresoon"
+    assert _acme_value(chain.metrics(), "mentionwatch_complaints_ignore_soon") == len(COMPLAINTS)
 
     # Proof of the chain: the worker itself judged the complaints overdue (not only
     # Prometheus' clock via the oldest-open branch), and still does before we answer.
@@ -525,10 +560,11 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
         oldest = _acme_value(text, "mentionwatch_oldest_open_complaint_created_timestamp_seconds")
         if not overdue and oldest is None and "cleared" not in seen:
             seen["cleared"] = time.time()
-        return webhook.find("resolved") is not None
+        return (webhook.find("resolved") is not None
+                and webhook.find("resolved", WARNING_ALERT) is not None)
 
-    wait_until(chain, f"the {ALERT} for brand={BRAND} resolved at the webhook",
-               RESOLVED_TIMEOUT_S, cleared)
+    wait_until(chain, f"the {ALERT} and {WARNING_ALERT} for brand={BRAND} resolved at the "
+               "webhook", RESOLVED_TIMEOUT_S, cleared)
     found = webhook.find("resolved")
     assert found is not None
     resolved_note, resolved_alert = found
@@ -540,8 +576,12 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     after = chain.metrics()
     assert not _acme_value(after, "mentionwatch_complaints_overdue")
     assert not _acme_value(after, "mentionwatch_complaints_open")
+    assert not _acme_value(after, "mentionwatch_complaints_ignore_soon")
     answered_total = _acme_value(after, "mentionwatch_complaints_answered_total")
     assert answered_total == len(COMPLAINTS), chain.diagnostics()
+    # Answered, but long past the 5 s SLA: none within it (the counter exists, at 0).
+    within = _acme_value(after, "mentionwatch_complaints_answered_within_sla_total")
+    assert within == 0, chain.diagnostics()
 
     def since(key: str, origin: float) -> str:
         return f"{seen[key] - origin:+.1f}s" if key in seen else "n/a"
@@ -550,9 +590,11 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     print(f"FIRED: {ALERT} labels={labels}")
     print(f"  summary: {annotations['summary']}")
     print(f"  description: {annotations['description']}")
+    print(f"  queue_url: {annotations['queue_url']}")
     print(f"detection latency (SLA breach -> webhook firing): {detection_s:.1f}s "
           f"[worker overdue>0 {since('overdue', breach_s)}, Prometheus alert active "
           f"{since('pending', breach_s)}, rule has for: 1m]")
+    print(f"warning latency (ignore soon -> webhook firing): {warning_s:.1f}s (for: 1m)")
     print(f"resolution latency (answers produced -> webhook resolved): {resolution_s:.1f}s "
           f"[worker cleared {since('cleared', answered_s)}]")
     print(f"total test runtime: {total_s:.1f}s")

@@ -487,3 +487,39 @@ def test_exposed_workers_require_an_ingest_token_from_the_environment(compose):
         assert re.fullmatch(r"\$\{MENTIONWATCH_INGEST_TOKEN:\?[^}]+\}", token), (name, token)
     example = ENV_EXAMPLE.read_text(encoding="utf-8")
     assert re.search(r"^MENTIONWATCH_INGEST_TOKEN=$", example, re.M)
+
+
+def test_exposed_workers_require_a_queue_token_and_reach_each_other(compose):
+    # The queue needs its own token off loopback (agents/web_policy.py), from .env; each worker
+    # announces a URL the others can reach its part of the queue at: its service name.
+    urls = set()
+    for name, svc in worker_services(compose).items():
+        env = env_of(svc)
+        token = env.get("MENTIONWATCH_QUEUE_TOKEN", "")
+        assert re.fullmatch(r"\$\{MENTIONWATCH_QUEUE_TOKEN:\?[^}]+\}", token), (name, token)
+        url = env.get("MENTIONWATCH_WEB_CANONICAL_URL")
+        assert url == f"http://{name}:{env['MENTIONWATCH_WEB_PORT']}", (name, url)
+        urls.add(url)
+    assert len(urls) == len(worker_services(compose)) >= 2
+    example = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert re.search(r"^MENTIONWATCH_QUEUE_TOKEN=$", example, re.M)
+
+
+def test_the_public_urls_reach_prometheus_grafana_and_the_workers(compose):
+    """One setting per public base URL (queue, Grafana, runbooks), from .env with one default,
+    passed to every service that builds links with it (docs/configuration.md)."""
+    urls = ("MENTIONWATCH_PUBLIC_URL", "MENTIONWATCH_GRAFANA_URL", "MENTIONWATCH_DOCS_URL")
+    defaults: dict[str, set[str]] = {name: set() for name in urls}
+    for svc in ("prometheus", "grafana", *worker_services(compose)):
+        env = env_of(services(compose)[svc])
+        for name in urls if svc in ("prometheus", "grafana") else ("MENTIONWATCH_PUBLIC_URL",):
+            m = re.fullmatch(r"\$\{" + name + r":-([^}]+)\}", env.get(name, ""))
+            assert m, f"{svc}: {name}={env.get(name)!r}"
+            defaults[name].add(m.group(1))
+    assert all(len(d) == 1 for d in defaults.values()), defaults
+    grafana = env_of(services(compose)["grafana"])
+    assert grafana["GF_SERVER_ROOT_URL"] == grafana["MENTIONWATCH_GRAFANA_URL"]
+    example = ENV_EXAMPLE.read_text(encoding="utf-8")
+    for name in urls:
+        (default,) = defaults[name]
+        assert f"# {name}={default}\n" in example, f".env.example: document {name}={default}"

@@ -28,7 +28,28 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mentionwatch.json"
 GRAFANA_DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 GRAFANA_ALERTING = sorted((DEPLOY / "grafana" / "provisioning" / "alerting").glob("*.yml"))
 OPERATIONS_DOC = ROOT / "docs" / "operations.md"
-RUNBOOK_BASE = "https://github.com/mentionwatch/mentionwatch/blob/main/docs/operations.md#"
+COMPOSE = ROOT / "docker-compose.yml"
+# The default bases of the alerts' links (the rules' "else" branches; docker-compose.yml's
+# defaults of MENTIONWATCH_DOCS_URL, MENTIONWATCH_PUBLIC_URL and MENTIONWATCH_GRAFANA_URL).
+DEFAULT_DOCS_URL = "https://github.com/mentionwatch/mentionwatch/blob/main/docs"
+DEFAULT_PUBLIC_URL = "http://localhost:6066"
+DEFAULT_GRAFANA_URL = "http://localhost:3000"
+DASHBOARD_UID = "mentionwatch-overview"
+
+
+def link_base(external_label: str, default: str) -> str:
+    """A Prometheus template: the external label's value, or the default without it."""
+    return (f"{{{{ with $externalLabels.{external_label} }}}}{{{{ . }}}}{{{{ else }}}}{default}"
+            "{{ end }}")
+
+
+RUNBOOK_BASE = link_base("mentionwatch_docs_url", DEFAULT_DOCS_URL) + "/operations.md#"
+QUEUE_URL = (link_base("mentionwatch_public_url", DEFAULT_PUBLIC_URL)
+             + "/queue?brand={{ $labels.brand | urlquery }}")
+DASHBOARD_URL = (link_base("mentionwatch_grafana_url", DEFAULT_GRAFANA_URL)
+                 + f"/d/{DASHBOARD_UID}/mentionwatch?var-brand={{{{ $labels.brand | urlquery }}}}")
+GRAFANA_RUNBOOK_BASE = "${MENTIONWATCH_DOCS_URL}/operations.md#"
+GRAFANA_QUEUE_URL = "${MENTIONWATCH_PUBLIC_URL}/queue?brand={{ .Labels.brand | urlquery }}"
 
 # What the exporter exports (issue 5; docs/operations.md#metric-reference). Rules, dashboard and
 # Grafana alerts may use only these (histograms with their _bucket/_count/_sum series).
@@ -37,11 +58,14 @@ EXPORTED_METRICS = {
     "mentionwatch_complaints_total",
     "mentionwatch_complaints_answered_total",
     "mentionwatch_complaints_answered_late_total",
+    "mentionwatch_complaints_answered_within_sla_total",
     "mentionwatch_complaints_ignored_total",
     "mentionwatch_complaint_corrections_total",
     "mentionwatch_dead_letters_total",
     "mentionwatch_complaints_open",
     "mentionwatch_complaints_overdue",
+    "mentionwatch_complaints_due_soon",
+    "mentionwatch_complaints_ignore_soon",
     "mentionwatch_oldest_open_complaint_created_timestamp_seconds",
     "mentionwatch_complaints_decided_window",
     "mentionwatch_complaints_ignored_window",
@@ -55,6 +79,7 @@ EXPORTED_METRICS = {
     "mentionwatch_offset_gap_records_unread_total",
     "mentionwatch_events_resent_total",
     "mentionwatch_build_info",
+    "mentionwatch_public_url_info",
     # The sources' (agents/sources/runtime.py SourceMetrics).
     "mentionwatch_source_connected",
     "mentionwatch_source_gaps_total",
@@ -304,11 +329,49 @@ def test_alerts_have_severity_summary_description_and_a_runbook_that_exists():
         ann = a.get("annotations", {})
         for key in ("summary", "description", "runbook_url"):
             assert ann.get(key), f"{name}: annotation {key} missing"
+        # The docs base from the external label mentionwatch_docs_url (MENTIONWATCH_DOCS_URL),
+        # the repository's docs without it; never a hard-coded base alone.
         url = ann["runbook_url"]
         assert url.startswith(RUNBOOK_BASE), f"{name}: runbook_url {url}"
         anchor = url[len(RUNBOOK_BASE) :]
         assert anchor == name.lower(), f"{name}: runbook anchor should be #{name.lower()}"
         assert anchor in anchors, f"{name}: docs/operations.md has no heading for #{anchor}"
+
+
+def test_care_alerts_link_to_the_queue_of_their_brand_and_the_dashboard():
+    care = [a for a in alert_rules() if a["labels"]["team"] == "care"]
+    assert care
+    for a in care:
+        ann = a["annotations"]
+        assert ann.get("queue_url") == QUEUE_URL, f"{a['alert']}: queue_url {ann.get('queue_url')}"
+        assert ann.get("dashboard_url") == DASHBOARD_URL, a["alert"]
+        assert "brand" in a["expr"] and "by (brand" in a["expr"], (
+            f"{a['alert']}: a care alert keeps the brand label (its queue link filters by it)")
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert dash["uid"] == DASHBOARD_UID, "dashboard_url names the dashboard by its uid"
+    assert "brand" in {v["name"] for v in dash["templating"]["list"]}
+
+
+def test_the_link_bases_are_prometheus_external_labels_from_the_compose_settings():
+    """prometheus.yml expands MENTIONWATCH_*_URL into the external labels the rules read, and
+    compose's defaults are the rules' defaults (the links look the same with or without)."""
+    external = load_yaml(PROM_CONFIG)["global"]["external_labels"]
+    assert external == {
+        "mentionwatch_public_url": "${MENTIONWATCH_PUBLIC_URL}",
+        "mentionwatch_grafana_url": "${MENTIONWATCH_GRAFANA_URL}",
+        "mentionwatch_docs_url": "${MENTIONWATCH_DOCS_URL}",
+    }
+    rules_text = RULES.read_text(encoding="utf-8")
+    for label in external:
+        assert f"$externalLabels.{label}" in rules_text, f"no rule uses {label}"
+    compose = load_yaml(COMPOSE)["services"]
+    defaults = {"MENTIONWATCH_PUBLIC_URL": DEFAULT_PUBLIC_URL,
+                "MENTIONWATCH_GRAFANA_URL": DEFAULT_GRAFANA_URL,
+                "MENTIONWATCH_DOCS_URL": DEFAULT_DOCS_URL}
+    for service in ("prometheus", "grafana"):
+        env = compose[service]["environment"]
+        for name, default in defaults.items():
+            assert env.get(name) == f"${{{name}:-{default}}}", (service, name, env.get(name))
 
 
 def test_complaint_sla_alert_keeps_the_brand_and_fires_quickly():
@@ -367,9 +430,16 @@ def grafana_datasource_uids() -> set[str]:
     return {d["uid"] for d in load_yaml(GRAFANA_DATASOURCES)["datasources"]}
 
 
+def dashboard_variables() -> dict[str, dict]:
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+
+
 def test_dashboard_json_is_valid_and_every_panel_has_a_promql_target():
     dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    uids = grafana_datasource_uids()
+    # Every query goes to the data source the datasource variable picks: the dashboard imports
+    # into any Grafana, whatever its data sources are called.
+    uids = {"${datasource}"}
     assert dash.get("uid") and dash.get("title")
     panels = [p for p in dash["panels"] if p.get("type") != "row"]
     assert len(panels) >= 10
@@ -397,6 +467,95 @@ def test_dashboard_json_is_valid_and_every_panel_has_a_promql_target():
 
 def test_dashboard_promql_is_valid(tmp_path):
     promtool_check_exprs(dashboard_exprs(), tmp_path, "dashboard")
+
+
+def test_dashboard_imports_anywhere_datasource_and_job_are_variables():
+    text = DASHBOARD.read_text(encoding="utf-8")
+    variables = dashboard_variables()
+    ds = variables.get("datasource")
+    assert ds and ds["type"] == "datasource" and ds["query"] == "prometheus"
+    for uid in grafana_datasource_uids():
+        assert uid not in text, f"the dashboard names the provisioned data source {uid}"
+    for name, var in variables.items():
+        if var["type"] == "query":
+            assert var["datasource"]["uid"] == "${datasource}", name
+    job = variables.get("job")
+    assert job and job["type"] == "query" and "label_values(" in job["definition"]
+    assert re.search(r",\s*job\s*\)$", job["definition"]), job["definition"]
+    for where, expr in dashboard_exprs():
+        if where == "variable 'job'":
+            continue
+        assert 'job="mentionwatch"' not in expr, f"{where}: use the job variable"
+        # Every selector of a mentionwatch series (and up) selects the chosen job.
+        for m in re.finditer(r"\b(mentionwatch_[a-z0-9_]+|up)\b(\{[^}]*\})?", expr):
+            assert m.group(2) and 'job=~"$job"' in m.group(2), f"{where}: {m.group(0)}"
+
+
+CARE_ROWS = ("Complaints waiting for an answer", "First response", "Mentions")
+
+
+def dashboard_panels_by_row() -> list[tuple[str, dict]]:
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    out, row = [], ""
+    for p in sorted(dash["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if p["type"] == "row":
+            row = p["title"]
+        else:
+            out.append((row, p))
+    return out
+
+
+def test_care_panels_leave_out_unconfigured_brands_and_other_platforms():
+    variables = dashboard_variables()
+    # The brand list: the SLA gauge, which only configured brands have.
+    assert "mentionwatch_brand_sla_seconds" in variables["brand"]["definition"]
+    assert "_other" in variables["platform"]["regex"]
+    care = [p for row, p in dashboard_panels_by_row() if row in CARE_ROWS]
+    assert len(care) >= 10
+    for p in care:
+        for t in p["targets"]:
+            for m in re.finditer(r"\b(mentionwatch_[a-z0-9_]+)\{([^}]*)\}", t["expr"]):
+                metric, selector = m.groups()
+                if metric.startswith("mentionwatch_brand_"):
+                    continue  # configuration gauges: configured brands only, no platform
+                assert 'brand!="_unconfigured"' in selector, f"{p['title']}: {m.group(0)}"
+                assert 'platform!="_other"' in selector, f"{p['title']}: {m.group(0)}"
+
+
+def test_oldest_open_panels_compare_with_each_brands_sla():
+    panels = [p for _, p in dashboard_panels_by_row() if "Oldest open" in p["title"]]
+    assert len(panels) >= 2
+    for p in panels:
+        (t,) = p["targets"]
+        assert "mentionwatch_oldest_open_complaint_created_timestamp_seconds" in t["expr"]
+        assert "/ on (brand)" in t["expr"] and "mentionwatch_brand_sla_seconds" in t["expr"]
+        defaults = p["fieldConfig"]["defaults"]
+        assert defaults["unit"] == "percentunit"
+        steps = [s["value"] for s in defaults["thresholds"]["steps"]]
+        assert steps == [None, 0.75, 1], f"{p['title']}: thresholds {steps}"
+
+
+def test_care_rates_are_per_hour_or_day_and_sla_attainment_has_a_panel():
+    for row, p in dashboard_panels_by_row():
+        if row not in CARE_ROWS:
+            continue
+        for t in p["targets"]:
+            assert "rate(" not in t["expr"].replace("increase(", ""), (
+                f"{p['title']}: care leads read counts per hour or day, not per second")
+    attainment = [p for _, p in dashboard_panels_by_row()
+                  if any("answered_within_sla" in t["expr"] for t in p["targets"])]
+    assert len(attainment) >= 2
+
+
+def test_dashboard_links_to_the_queue():
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = dashboard_variables()
+    public = variables["public_url"]
+    assert "mentionwatch_public_url_info" in public["definition"] and public["hide"] == 2
+    assert any(link["url"] == "${public_url}/queue" for link in dash["links"])
+    per_brand = json.dumps(dash["panels"])
+    assert "${public_url}/queue?brand=${__value.raw}" in per_brand  # the per-brand table
+    assert "${public_url}/queue?brand=${__field.labels.brand}" in per_brand
 
 
 def test_grafana_alert_promql_is_valid(tmp_path):
@@ -432,14 +591,37 @@ def test_grafana_alert_rules_are_well_formed():
                 duration_seconds(rule["for"])
                 assert rule["labels"]["severity"] in {"critical", "warning", "info"}, title
                 url = rule["annotations"]["runbook_url"]
-                assert url.startswith(RUNBOOK_BASE) and url[len(RUNBOOK_BASE) :] in anchors, (
+                assert (url.startswith(GRAFANA_RUNBOOK_BASE)
+                        and url[len(GRAFANA_RUNBOOK_BASE) :] in anchors), (
                     f"{title}: runbook {url} has no heading in docs/operations.md"
                 )
+                if rule["labels"].get("team") == "care":
+                    assert rule["annotations"].get("queue_url") == GRAFANA_QUEUE_URL, title
     assert len(rule_uids) == len(set(rule_uids)), "duplicate Grafana rule uid"
     assert rule_uids, "no Grafana-managed alert rules"
     assert contact_points and policy_receivers <= contact_points, (
         f"policies route to {policy_receivers}, contact points are {contact_points}"
     )
+
+
+def test_grafana_routes_care_and_ops_alerts_to_different_contact_points():
+    """Like deploy/alertmanager/alertmanager.yml: team=care and team=ops each reach their own
+    contact point; every Grafana rule carries one of the two."""
+    (policy,) = [
+        p for path in GRAFANA_ALERTING for p in (load_yaml(path) or {}).get("policies", [])
+    ]
+    receivers = {}
+    for route in policy.get("routes", []):
+        for label, op, value in route.get("object_matchers", []):
+            if label == "team" and op == "=":
+                receivers[value] = route["receiver"]
+    assert set(receivers) == {"care", "ops"}, receivers
+    assert receivers["care"] != receivers["ops"]
+    assert policy["receiver"] == receivers["ops"], "unlabelled alerts go to ops, as in Alertmanager"
+    for path in GRAFANA_ALERTING:
+        for group in (load_yaml(path) or {}).get("groups", []):
+            for rule in group["rules"]:
+                assert rule["labels"].get("team") in receivers, rule["title"]
 
 
 def test_grafana_alerting_files_have_no_dollar_except_environment_references():
