@@ -608,7 +608,8 @@ def test_an_idle_worker_restarted_after_complaints_were_decided_fires_nothing(
     on the same ports and state directory, and Prometheus, evaluating the real rules every
     second, may show no alert at all, not even pending."""
     brands_file = tmp_path / "brands.toml"
-    brands_file.write_text(BRANDS_TOML.replace('ignore_after = "1h"', 'ignore_after = "10s"'))
+    brands_file.write_text(BRANDS_TOML.replace('ignore_after = "1h"', 'ignore_after = "10s"')
+                           .replace(f'ignore_soon = "{IGNORE_SOON}"', 'ignore_soon = "2s"'))
     env = {"MENTIONWATCH_BRANDS_FILE": str(brands_file),
            "MENTIONWATCH_TICK_INTERVAL_SECONDS": "0.5",
            "MENTIONWATCH_ALLOWED_LATENESS_SECONDS": "0",

@@ -365,7 +365,9 @@ def test_the_link_bases_are_prometheus_external_labels_from_the_compose_settings
     for label in external:
         assert f"$externalLabels.{label}" in rules_text, f"no rule uses {label}"
     compose = load_yaml(COMPOSE)["services"]
-    defaults = {"MENTIONWATCH_PUBLIC_URL": DEFAULT_PUBLIC_URL,
+    # In compose the queue is worker-1's web server as published on the host (6166; 6066 is
+    # the local stack's worker, the rules' own fallback).
+    defaults = {"MENTIONWATCH_PUBLIC_URL": "http://localhost:6166",
                 "MENTIONWATCH_GRAFANA_URL": DEFAULT_GRAFANA_URL,
                 "MENTIONWATCH_DOCS_URL": DEFAULT_DOCS_URL}
     for service in ("prometheus", "grafana"):
