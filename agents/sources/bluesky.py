@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -16,6 +15,7 @@ from agents.sources.loop import (
     Backoff,
     configure_logging,
     install_stop_signals,
+    receive_frames,
     serve_metrics,
     sleep_or_stop,
 )
@@ -109,49 +109,17 @@ class BlueskySource:
             log.info("source %s: connected to %s (cursor %s)", self.options.name,
                      self.options.endpoint, resume_us)
             first = True
-            loop = asyncio.get_running_loop()
-            next_checkpoint = loop.time() + self.options.checkpoint_s
-            idle_deadline = loop.time() + self.options.idle_timeout_s
-            stop_wait = asyncio.ensure_future(stop.wait())
-            receive: asyncio.Future[aiohttp.WSMessage] | None = None
-            try:
-                while True:
-                    if receive is None:
-                        receive = asyncio.ensure_future(ws.receive())
-                    # Woken for the next checkpoint too, so the cursor reaches the last event
-                    # handled when the stream goes quiet (a pending receive is kept, not lost).
-                    timeout = max(0.0, min(idle_deadline, next_checkpoint) - loop.time())
-                    waiting: set[asyncio.Future[Any]] = {receive, stop_wait}
-                    done, _ = await asyncio.wait(waiting, timeout=timeout,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if receive in done:
-                        message = receive.result()
-                        receive = None
-                        idle_deadline = loop.time() + self.options.idle_timeout_s
-                        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                            data = message.data if isinstance(message.data, bytes) \
-                                else message.data.encode()
-                            time_us = self._handle(data)
-                            if first and time_us is not None:
-                                first = False
-                                self._check_gap(resume_us, time_us)
-                        elif message.type in (aiohttp.WSMsgType.CLOSE,
-                                              aiohttp.WSMsgType.CLOSED,
-                                              aiohttp.WSMsgType.CLOSING):
-                            raise ConnectionError(f"closed by the server ({ws.close_code})")
-                        elif message.type is aiohttp.WSMsgType.ERROR:
-                            raise ConnectionError(str(ws.exception()))
-                    elif stop_wait in done:
-                        return
-                    elif loop.time() >= idle_deadline:
-                        raise TimeoutError(f"no event for {self.options.idle_timeout_s:g}s")
-                    if loop.time() >= next_checkpoint:
-                        self._checkpoint()
-                        next_checkpoint = loop.time() + self.options.checkpoint_s
-            finally:
-                stop_wait.cancel()
-                if receive is not None:
-                    receive.cancel()
+
+            async def on_frame(data: bytes) -> None:
+                nonlocal first
+                time_us = self._handle(data)
+                if first and time_us is not None:
+                    first = False
+                    self._check_gap(resume_us, time_us)
+
+            await receive_frames(ws, stop, on_frame=on_frame, checkpoint=self._checkpoint,
+                                 checkpoint_s=self.options.checkpoint_s,
+                                 idle_timeout_s=self.options.idle_timeout_s)
 
     def _check_gap(self, resume_us: int | None, first_us: int) -> None:
         if resume_us is None:

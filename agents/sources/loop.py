@@ -8,7 +8,10 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import aiohttp
 from prometheus_client import start_http_server
 
 from agents.sources.runtime import SourceMetrics
@@ -82,3 +85,50 @@ def serve_metrics(metrics: SourceMetrics, host: str, port: int) -> None:
     if port:
         start_http_server(port, addr=host, registry=metrics.registry)
         log.info("source %s: metrics on http://%s:%d/metrics", metrics.name, host, port)
+
+
+async def receive_frames(ws: aiohttp.ClientWebSocketResponse, stop: asyncio.Event, *,
+                         on_frame: Callable[[bytes], Awaitable[None]],
+                         checkpoint: Callable[[], None], checkpoint_s: float,
+                         idle_timeout_s: float) -> None:
+    """Hand each text/binary frame to on_frame until a stop is asked (return) or the
+    connection ends (ConnectionError) or stays silent idle_timeout_s (TimeoutError), calling
+    checkpoint every checkpoint_s, also while the stream is quiet, so the cursor reaches the
+    last frame handled (a pending receive is kept across the wake-ups, not lost)."""
+    loop = asyncio.get_running_loop()
+    next_checkpoint = loop.time() + checkpoint_s
+    idle_deadline = loop.time() + idle_timeout_s
+    stop_wait = asyncio.ensure_future(stop.wait())
+    receive: asyncio.Future[aiohttp.WSMessage] | None = None
+    try:
+        while True:
+            if receive is None:
+                receive = asyncio.ensure_future(ws.receive())
+            timeout = max(0.0, min(idle_deadline, next_checkpoint) - loop.time())
+            waiting: set[asyncio.Future[Any]] = {receive, stop_wait}
+            done, _ = await asyncio.wait(waiting, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if receive in done:
+                message = receive.result()
+                receive = None
+                idle_deadline = loop.time() + idle_timeout_s
+                if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    data = message.data if isinstance(message.data, bytes) \
+                        else message.data.encode()
+                    await on_frame(data)
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                      aiohttp.WSMsgType.CLOSING):
+                    raise ConnectionError(f"closed by the server ({ws.close_code})")
+                elif message.type is aiohttp.WSMsgType.ERROR:
+                    raise ConnectionError(str(ws.exception()))
+            elif stop_wait in done:
+                return
+            elif loop.time() >= idle_deadline:
+                raise TimeoutError(f"nothing received for {idle_timeout_s:g}s")
+            if loop.time() >= next_checkpoint:
+                checkpoint()
+                next_checkpoint = loop.time() + checkpoint_s
+    finally:
+        stop_wait.cancel()
+        if receive is not None:
+            receive.cancel()

@@ -24,6 +24,7 @@ from agents.sources.loop import (
     Backoff,
     configure_logging,
     install_stop_signals,
+    receive_frames,
     serve_metrics,
     sleep_or_stop,
 )
@@ -449,46 +450,15 @@ class MastodonSource:
             # unhandled item.
             await self._catch_up(session, stop)
             self._checkpoint()
-            loop = asyncio.get_running_loop()
-            next_checkpoint = loop.time() + self.options.checkpoint_s
-            idle_deadline = loop.time() + self.options.idle_timeout_s
-            stop_wait = asyncio.ensure_future(stop.wait())
-            receive: asyncio.Future[aiohttp.WSMessage] | None = None
-            try:
-                while True:
-                    if receive is None:
-                        receive = asyncio.ensure_future(ws.receive())
-                    # Woken for the next checkpoint too: a brand's stream is quiet for long
-                    # stretches, and the cursor must still reach the last item handled.
-                    timeout = max(0.0, min(idle_deadline, next_checkpoint) - loop.time())
-                    waiting: set[asyncio.Future[Any]] = {receive, stop_wait}
-                    done, _ = await asyncio.wait(waiting, timeout=timeout,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if receive in done:
-                        message = receive.result()
-                        receive = None
-                        idle_deadline = loop.time() + self.options.idle_timeout_s
-                        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                            data = message.data if isinstance(message.data, bytes) \
-                                else message.data.encode()
-                            await self._message(session, data)
-                        elif message.type in (aiohttp.WSMsgType.CLOSE,
-                                              aiohttp.WSMsgType.CLOSED,
-                                              aiohttp.WSMsgType.CLOSING):
-                            raise ConnectionError(f"closed by the server ({ws.close_code})")
-                        elif message.type is aiohttp.WSMsgType.ERROR:
-                            raise ConnectionError(str(ws.exception()))
-                    elif stop_wait in done:
-                        return
-                    elif loop.time() >= idle_deadline:
-                        raise TimeoutError(f"nothing for {self.options.idle_timeout_s:g}s")
-                    if loop.time() >= next_checkpoint:
-                        self._checkpoint()
-                        next_checkpoint = loop.time() + self.options.checkpoint_s
-            finally:
-                stop_wait.cancel()
-                if receive is not None:
-                    receive.cancel()
+
+            async def on_frame(data: bytes) -> None:
+                await self._message(session, data)
+
+            # A brand's stream is quiet for long stretches: the cursor still reaches the last
+            # item handled (receive_frames checkpoints while waiting too).
+            await receive_frames(ws, stop, on_frame=on_frame, checkpoint=self._checkpoint,
+                                 checkpoint_s=self.options.checkpoint_s,
+                                 idle_timeout_s=self.options.idle_timeout_s)
 
     def _checkpoint(self) -> None:
         if not self.position or self.position == self.saved:
