@@ -191,9 +191,24 @@ def own_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stac
     stack = Stack(bootstrap=f"127.0.0.1:{free_port()}", prefix=f"o{uuid.uuid4().hex[:6]}.",
                   home=tmp_path / "own", partitions=2)
     settings = stack.settings()
+    workers: list[Worker] = []
+    original = stack.start_worker
+
+    def start_and_track(name: str = "w1", **extra_env: str) -> Worker:
+        w = original(name, **extra_env)
+        workers.append(w)
+        return w
+
+    # Every worker the test started is stopped with the broker: one left running (its broker
+    # gone) retried for as long as the machine ran, costing the rest of the suite CPU.
+    stack.start_worker = start_and_track  # type: ignore[method-assign]
     broker.start(settings)
     try:
         ensure_topics(settings)
         yield stack
     finally:
+        from agents.demo import stop_process
+
+        for w in workers:
+            stop_process(w.proc, timeout_s=20)
         broker.stop(settings)
