@@ -287,10 +287,12 @@ class MentionView(msgspec.Struct):
     in_reply_to: str | None = None
     in_reply_to_author_id: str | None = None
     conversation_id: str | None = None
+    followers: int | None = None  # the author's, where the platform gives it (audit reach)
 
 
 class _EnrichmentView(msgspec.Struct):
     complaint: bool
+    classifier: str = ""
 
 
 class _EnrichedView(msgspec.Struct):
@@ -307,6 +309,12 @@ def decode_tracking_view(data: bytes) -> tuple[MentionView, int, bool]:
     epoch ms, complaint), type-checked while parsed. msgspec skips the text and the other
     fields without building them: several times faster than decode_enriched, whose checks the
     workers' own records have passed already. Raises DecodeError."""
+    m, created_ms, complaint, _classifier = decode_tracking_record(data)
+    return m, created_ms, complaint
+
+
+def decode_tracking_record(data: bytes) -> tuple[MentionView, int, bool, str]:
+    """decode_tracking_view, and the name of the classifier that classified the record."""
     try:
         view = _ENRICHED_VIEW.decode(data)
     except msgspec.DecodeError as exc:
@@ -317,7 +325,7 @@ def decode_tracking_view(data: bytes) -> tuple[MentionView, int, bool]:
     m = view.mention
     if m.created_at.tzinfo is None:
         raise _fail("$.mention.created_at", "must have a UTC offset")
-    return m, _epoch_ms(m.created_at), view.enrichment.complaint
+    return m, _epoch_ms(m.created_at), view.enrichment.complaint, view.enrichment.classifier
 
 
 _SENTIMENTS = frozenset({"negative", "neutral", "positive"})

@@ -16,12 +16,14 @@ from typing import Any, Literal
 
 import orjson
 
-from streams.brands import BrandConfig
+from streams.audit_periods import PeriodIndex
+from streams.brands import WEEKDAYS, BrandConfig, BrandPolicy
 from streams.stats import median, p90_nearest_rank
 from streams.tracking import ItemStatus
 
 VIEWS = ("complaints", "all_inbound")
-REPORT_FORMAT_VERSION = 1
+# 2: provenance, answered-late / open (/ answered) ids, periods, reach, lead times and hours.
+REPORT_FORMAT_VERSION = 2
 Format = Literal["json", "csv", "md"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,6 +50,26 @@ class ViewCounts:
     first_response_median_s: float | None
     first_response_p90_s: float | None
     ignored_ids: tuple[str, ...] = ()
+    answered_late_ids: tuple[str, ...] = ()  # a subset of ignored_ids
+    open_ids: tuple[str, ...] = ()
+    answered_ids: tuple[str, ...] | None = None  # answered in time: only when asked for
+    # Reach of the ignored items: their distinct authors, how many of them had a known follower
+    # count, and the sum of those counts (each author once: the largest count seen).
+    reach_authors: int = 0
+    reach_authors_known: int = 0
+    reach_followers: int = 0
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    """One period (by the mentions' creation) of a brand or of all brands, decided with every
+    record of the report (a reply after the period's end still answers)."""
+
+    period: str
+    from_ms: int
+    to_ms: int
+    complaints: ViewCounts
+    all_inbound: ViewCounts
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,11 @@ class BrandReport:
     platforms: tuple[PlatformReport, ...]
     complaints: ViewCounts  # over all platforms
     all_inbound: ViewCounts
+    due_soon_s: float = 0.0
+    ignore_soon_s: float = 0.0
+    hours: str | None = None  # business hours, "mon 09:00-17:00; ..." (None: around the clock)
+    holidays: tuple[str, ...] = ()
+    periods: tuple[PeriodReport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,18 @@ class AuditReport:
     brands: tuple[BrandReport, ...]
     complaints: ViewCounts  # over all brands
     all_inbound: ViewCounts
+    by: str | None = None  # day, week, month: the periods' length
+    periods: tuple[PeriodReport, ...] = ()  # all brands, per period
+    with_answered_ids: bool = False
+    # Where the figures come from (version, topics, offsets, counts, classifier, configuration):
+    # built by the shell, rendered as given (JSON-like values, keys in a fixed order).
+    provenance: dict[str, Any] | None = None
+
+
+def brand_sort_key(brand: str) -> tuple[str, str]:
+    """Brands in case-insensitive order (sprintcare before Tesco), ties broken by the key
+    itself: a total, stable order."""
+    return (brand.casefold(), brand)
 
 
 def id_sort_key(mention_id: str) -> tuple[int, int, str]:
@@ -104,18 +143,31 @@ class _Cell:
     overdue: int = 0
     responses: list[int] = field(default_factory=list)  # first response ms
     ignored_ids: list[str] = field(default_factory=list)
+    late_ids: list[str] = field(default_factory=list)
+    open_ids: list[str] = field(default_factory=list)
+    answered_ids: list[str] = field(default_factory=list)
+    # Authors of ignored items → the largest follower count seen (-1: none known).
+    reach: dict[str, int] = field(default_factory=dict)
 
-    def add(self, s: ItemStatus) -> None:
+    def add(self, s: ItemStatus, followers: int | None = None,
+            answered_ids: bool = False) -> None:
         status = s.status
         if status == "answered":
             self.answered += 1
+            if answered_ids:
+                self.answered_ids.append(s.mention_id)
         elif status == "ignored":
             self.ignored += 1
             self.ignored_ids.append(s.mention_id)
             if s.answered_late:
                 self.answered_late += 1
+                self.late_ids.append(s.mention_id)
+            known = -1 if followers is None else followers
+            if self.reach.get(s.author_key, -1) < known or s.author_key not in self.reach:
+                self.reach[s.author_key] = known
         else:
             self.open += 1
+            self.open_ids.append(s.mention_id)
             if s.overdue:
                 self.overdue += 1
         if s.first_response_ms is not None:
@@ -129,6 +181,13 @@ class _Cell:
         self.overdue += other.overdue
         self.responses += other.responses
         self.ignored_ids += other.ignored_ids
+        self.late_ids += other.late_ids
+        self.open_ids += other.open_ids
+        self.answered_ids += other.answered_ids
+        reach = self.reach
+        for author, known in other.reach.items():
+            if reach.get(author, -1) < known or author not in reach:
+                reach[author] = known
 
 
 def _merged(cells: Iterable[_Cell]) -> _Cell:
@@ -138,7 +197,11 @@ def _merged(cells: Iterable[_Cell]) -> _Cell:
     return out
 
 
-def _counts(cell: _Cell, with_ids: bool) -> ViewCounts:
+def _ids(ids: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(ids, key=id_sort_key))
+
+
+def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False) -> ViewCounts:
     decided = cell.answered + cell.ignored
     # Sorted once here; the statistics sort again, which costs one pass over sorted input.
     responses = sorted(cell.responses)
@@ -153,12 +216,36 @@ def _counts(cell: _Cell, with_ids: bool) -> ViewCounts:
         ignored_share=round(cell.ignored / decided, 6) if decided else None,
         first_response_median_s=_seconds(median(responses)),
         first_response_p90_s=_seconds(p90_nearest_rank(responses)),
-        ignored_ids=tuple(sorted(cell.ignored_ids, key=id_sort_key)) if with_ids else (),
+        ignored_ids=_ids(cell.ignored_ids) if with_ids else (),
+        answered_late_ids=_ids(cell.late_ids) if with_ids else (),
+        open_ids=_ids(cell.open_ids) if with_ids else (),
+        answered_ids=_ids(cell.answered_ids) if with_ids and with_answered else None,
+        reach_authors=len(cell.reach),
+        reach_authors_known=sum(1 for known in cell.reach.values() if known >= 0),
+        reach_followers=sum(known for known in cell.reach.values() if known > 0),
     )
 
 
-def _views(complaints: _Cell, others: _Cell, with_ids: bool) -> tuple[ViewCounts, ViewCounts]:
-    return _counts(complaints, with_ids), _counts(_merged((complaints, others)), with_ids)
+def _views(complaints: _Cell, others: _Cell, with_ids: bool, with_answered: bool = False
+           ) -> tuple[ViewCounts, ViewCounts]:
+    return (_counts(complaints, with_ids, with_answered),
+            _counts(_merged((complaints, others)), with_ids, with_answered))
+
+
+_DAY_NAMES = WEEKDAYS
+
+
+def describe_hours(policy: BrandPolicy) -> tuple[str | None, tuple[str, ...]]:
+    """A brand's business hours as text ("mon 09:00-17:00; ...; sun closed") and its holidays
+    (ISO dates, sorted); (None, ()) without business hours."""
+    calendar = policy.calendar
+    if calendar is None:
+        return None, ()
+    days = []
+    for name, intervals in zip(_DAY_NAMES, calendar.hours, strict=True):
+        spans = ",".join(f"{o}-{c}" for o, c in intervals) or "closed"
+        days.append(f"{name} {spans}")
+    return "; ".join(days), tuple(sorted(d.isoformat() for d in calendar.holidays))
 
 
 class AuditTally:
@@ -168,13 +255,31 @@ class AuditTally:
     filter, of another brand are not counted."""
 
     def __init__(self, *, range_from_ms: int | None, range_to_ms: int | None,
-                 brand_filter: str | None) -> None:
+                 brand_filter: str | None, by: str | None = None,
+                 answered_ids: bool = False) -> None:
+        """by: day, week or month: also count per period of the items' creation (UTC).
+        answered_ids: also list the ids of the items answered in time (there can be many)."""
         self.range_from_ms = range_from_ms
         self.range_to_ms = range_to_ms
         self.brand_filter = brand_filter
+        self.by = by
+        self.answered_ids = answered_ids
         self.cells: dict[tuple[str, str, bool], _Cell] = {}
+        # (brand, period start, complaint) → the items created in that period.
+        self.period_cells: dict[tuple[str, int, bool], _Cell] = {}
+        self._period_of = PeriodIndex(by) if by is not None else None
 
-    def add(self, s: ItemStatus) -> None:
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_period_of"] = None  # a cache: rebuilt on the other side
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._period_of = PeriodIndex(self.by) if self.by is not None else None
+
+    def add(self, s: ItemStatus, followers: int | None = None) -> None:
+        """followers: the follower count of the item's author, where the record gives it."""
         if self.range_from_ms is not None and s.created_at_ms < self.range_from_ms:
             return
         if self.range_to_ms is not None and s.created_at_ms >= self.range_to_ms:
@@ -185,19 +290,58 @@ class AuditTally:
         cell = self.cells.get(group)
         if cell is None:
             cell = self.cells[group] = _Cell()
-        cell.add(s)
+        cell.add(s, followers, self.answered_ids)
+        if self._period_of is not None:
+            start = self._period_of(s.created_at_ms)[0]
+            key = (s.brand, start, s.complaint)
+            pcell = self.period_cells.get(key)
+            if pcell is None:
+                pcell = self.period_cells[key] = _Cell()
+            pcell.add(s, followers)
 
     def merge(self, other: AuditTally) -> None:
-        if (other.range_from_ms, other.range_to_ms, other.brand_filter) != (
-                self.range_from_ms, self.range_to_ms, self.brand_filter):
-            raise ValueError("tallies of different ranges or brand filters can't be merged")
+        if (other.range_from_ms, other.range_to_ms, other.brand_filter, other.by,
+                other.answered_ids) != (self.range_from_ms, self.range_to_ms,
+                                        self.brand_filter, self.by, self.answered_ids):
+            raise ValueError("tallies of different ranges, brand filters, periods or id lists "
+                             "can't be merged")
         for group, cell in other.cells.items():
             mine = self.cells.get(group)
             if mine is None:
                 self.cells[group] = mine = _Cell()
             mine.merge(cell)
+        for pgroup, cell in other.period_cells.items():
+            pmine = self.period_cells.get(pgroup)
+            if pmine is None:
+                self.period_cells[pgroup] = pmine = _Cell()
+            pmine.merge(cell)
 
-    def report(self, config: BrandConfig, watermark_ms: int | None) -> AuditReport:
+    def _periods(self, brand: str | None, starts: list[int]) -> tuple[PeriodReport, ...]:
+        """Per period start (every period of the report, zeros where the brand had none), the
+        views of one brand (None: all brands)."""
+        if self._period_of is None:
+            return ()
+        empty = _Cell()
+        out = []
+        every: dict[tuple[int, bool], list[_Cell]] = defaultdict(list)
+        if brand is None:
+            for (_, start, flag), cell in self.period_cells.items():
+                every[(start, flag)].append(cell)
+        for start in starts:
+            if brand is None:
+                complaints = _merged(every[(start, True)])
+                others = _merged(every[(start, False)])
+            else:
+                complaints = self.period_cells.get((brand, start, True), empty)
+                others = self.period_cells.get((brand, start, False), empty)
+            complaints.responses.sort()
+            others.responses.sort()
+            _, end, label = self._period_of(start)
+            out.append(PeriodReport(label, start, end, *_views(complaints, others, False)))
+        return tuple(out)
+
+    def report(self, config: BrandConfig, watermark_ms: int | None,
+               provenance: dict[str, Any] | None = None) -> AuditReport:
         """Every configured brand is listed (with zeros when it had no mentions), and so is
         every other brand seen, flagged unconfigured with the defaults."""
         by_brand: dict[str, dict[str, dict[bool, _Cell]]] = defaultdict(
@@ -212,10 +356,11 @@ class AuditTally:
             keys.update(config.brands)
         else:
             keys.add(self.brand_filter)
+        starts = sorted({start for _, start, _ in self.period_cells})
         empty = _Cell()
         brands = []
         all_complaints, all_others = [], []
-        for key in sorted(keys):
+        for key in sorted(keys, key=brand_sort_key):
             policy = config.policy_for(key)
             platforms = by_brand.get(key, {})
             rows = []
@@ -223,37 +368,48 @@ class AuditTally:
             for platform in sorted(platforms):
                 cells = platforms[platform]
                 complaints, others = cells.get(True, empty), cells.get(False, empty)
-                rows.append(PlatformReport(platform, *_views(complaints, others, True)))
+                rows.append(PlatformReport(platform, *_views(complaints, others, True,
+                                                             self.answered_ids)))
                 brand_complaints.append(complaints)
                 brand_others.append(others)
             complaints_view, everything = _views(_merged(brand_complaints),
                                                  _merged(brand_others), False)
             all_complaints += brand_complaints
             all_others += brand_others
+            hours, holidays = describe_hours(policy)
             brands.append(BrandReport(
                 brand=key, display_name=policy.display_name, configured=policy.configured,
                 sla_s=policy.sla_ms / 1000, ignore_after_s=policy.ignore_after_ms / 1000,
                 timezone=policy.timezone, business_hours=policy.calendar is not None,
                 platforms=tuple(rows), complaints=complaints_view, all_inbound=everything,
+                due_soon_s=policy.due_soon_ms / 1000,
+                ignore_soon_s=policy.ignore_soon_ms / 1000,
+                hours=hours, holidays=holidays, periods=self._periods(key, starts),
             ))
         complaints_view, everything = _views(_merged(all_complaints), _merged(all_others),
                                              False)
         return AuditReport(range_from_ms=self.range_from_ms, range_to_ms=self.range_to_ms,
                            watermark_ms=watermark_ms, brand_filter=self.brand_filter,
                            brands=tuple(brands), complaints=complaints_view,
-                           all_inbound=everything)
+                           all_inbound=everything, by=self.by,
+                           periods=self._periods(None, starts),
+                           with_answered_ids=self.answered_ids, provenance=provenance)
 
 
 def build_report(statuses: Iterable[ItemStatus], config: BrandConfig, *,
                  range_from_ms: int | None, range_to_ms: int | None, watermark_ms: int | None,
-                 brand_filter: str | None) -> AuditReport:
+                 brand_filter: str | None, by: str | None = None, answered_ids: bool = False,
+                 followers: dict[str, int] | None = None,
+                 provenance: dict[str, Any] | None = None) -> AuditReport:
     """The report of the items whose event time lies in [range_from, range_to) (None:
-    unbounded) and, with a brand filter, of that brand (AuditTally.report)."""
+    unbounded) and, with a brand filter, of that brand (AuditTally.report). followers: mention
+    id → its author's follower count, where known."""
     tally = AuditTally(range_from_ms=range_from_ms, range_to_ms=range_to_ms,
-                       brand_filter=brand_filter)
+                       brand_filter=brand_filter, by=by, answered_ids=answered_ids)
+    known = followers or {}
     for s in statuses:
-        tally.add(s)
-    return tally.report(config, watermark_ms)
+        tally.add(s, known.get(s.mention_id))
+    return tally.report(config, watermark_ms, provenance)
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -274,33 +430,57 @@ def _view_dict(v: ViewCounts, with_ids: bool) -> dict[str, Any]:
         "first_response_median_s": v.first_response_median_s,
         "first_response_p90_s": v.first_response_p90_s,
     }
+    out["reach"] = {"ignored_authors": v.reach_authors,
+                    "with_known_followers": v.reach_authors_known,
+                    "followers": v.reach_followers}
     if with_ids:
         out["ignored_ids"] = list(v.ignored_ids)
+        out["answered_late_ids"] = list(v.answered_late_ids)
+        out["open_ids"] = list(v.open_ids)
+        if v.answered_ids is not None:
+            out["answered_ids"] = list(v.answered_ids)
     return out
 
 
+def _periods_list(periods: tuple[PeriodReport, ...]) -> list[dict[str, Any]]:
+    return [{"period": p.period, "from": iso_ms(p.from_ms), "to": iso_ms(p.to_ms),
+             "complaints": _view_dict(p.complaints, False),
+             "all_inbound": _view_dict(p.all_inbound, False)} for p in periods]
+
+
 def report_to_dict(report: AuditReport) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "report": "mentionwatch audit",
         "format_version": REPORT_FORMAT_VERSION,
+        "provenance": report.provenance,
         "range": {"from": iso_ms(report.range_from_ms), "to": iso_ms(report.range_to_ms),
                   "from_ms": report.range_from_ms, "to_ms": report.range_to_ms},
         "watermark": iso_ms(report.watermark_ms),
         "watermark_ms": report.watermark_ms,
         "brand_filter": report.brand_filter,
+        "by": report.by,
+        "answered_ids_listed": report.with_answered_ids,
         "totals": {"complaints": _view_dict(report.complaints, False),
                    "all_inbound": _view_dict(report.all_inbound, False)},
-        "brands": [
+    }
+    if report.by is not None:
+        out["periods"] = _periods_list(report.periods)
+    out["brands"] = [
             {
                 "brand": b.brand,
                 "display_name": b.display_name,
                 "configured": b.configured,
                 "sla_s": b.sla_s,
                 "ignore_after_s": b.ignore_after_s,
+                "due_soon_lead_s": b.due_soon_s,
+                "ignore_soon_lead_s": b.ignore_soon_s,
                 "timezone": b.timezone,
                 "business_hours": b.business_hours,
+                "hours": b.hours,
+                "holidays": list(b.holidays),
                 "totals": {"complaints": _view_dict(b.complaints, False),
                            "all_inbound": _view_dict(b.all_inbound, False)},
+                **({"periods": _periods_list(b.periods)} if report.by is not None else {}),
                 "platforms": [
                     {"platform": p.platform,
                      "complaints": _view_dict(p.complaints, True),
@@ -309,8 +489,37 @@ def report_to_dict(report: AuditReport) -> dict[str, Any]:
                 ],
             }
             for b in report.brands
-        ],
-    }
+    ]
+    return out
+
+
+def flatten_provenance(provenance: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The provenance as (dotted key, text) pairs, in its order: for CSV and Markdown. Lists of
+    scalars are joined by spaces; None is empty."""
+    out: list[tuple[str, str]] = []
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list | tuple):
+            if all(not isinstance(v, dict | list | tuple) for v in value):
+                out.append((prefix, " ".join(text(v) for v in value)))
+            else:
+                for i, v in enumerate(value):
+                    walk(f"{prefix}.{i}", v)
+        else:
+            out.append((prefix, text(value)))
+
+    walk("", provenance or {})
+    return out
 
 
 def _num(value: float | None, places: int) -> str:
@@ -318,36 +527,62 @@ def _num(value: float | None, places: int) -> str:
 
 
 _CSV_COLUMNS = (
+    "record", "key", "value",
     "range_from", "range_to", "watermark", "brand", "display_name", "configured", "sla_s",
-    "ignore_after_s", "platform", "view", "inbound", "answered", "answered_late", "ignored",
-    "open", "overdue", "decided", "ignored_share", "first_response_median_s",
-    "first_response_p90_s", "ignored_ids",
+    "ignore_after_s", "due_soon_lead_s", "ignore_soon_lead_s", "timezone", "hours",
+    "holidays", "platform", "period", "period_from", "period_to", "view", "inbound",
+    "answered", "answered_late", "ignored", "open", "overdue", "decided", "ignored_share",
+    "first_response_median_s", "first_response_p90_s", "reach_ignored_authors",
+    "reach_with_known_followers", "reach_followers", "ignored_ids", "answered_late_ids",
+    "open_ids", "answered_ids",
 )
 
 
 def _render_csv(report: AuditReport) -> str:
+    """One table: first the provenance (record "provenance": key, value), then the figures
+    (record "figures"), per brand, platform ("*": all) and period ("*": the whole range)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
-    head = [iso_ms(report.range_from_ms) or "", iso_ms(report.range_to_ms) or "",
-            iso_ms(report.watermark_ms) or ""]
+    blank = [""] * (len(_CSV_COLUMNS) - 3)
+    for key, value in flatten_provenance(report.provenance):
+        writer.writerow(["provenance", key, value, *blank])
+    head = ["figures", "", "", iso_ms(report.range_from_ms) or "",
+            iso_ms(report.range_to_ms) or "", iso_ms(report.watermark_ms) or ""]
 
-    def row(brand: list[str], platform: str, view: str, v: ViewCounts) -> None:
-        writer.writerow([*head, *brand, platform, view, v.inbound, v.answered, v.answered_late,
-                         v.ignored, v.open, v.overdue, v.decided, _num(v.ignored_share, 4),
-                         _num(v.first_response_median_s, 3), _num(v.first_response_p90_s, 3),
-                         " ".join(v.ignored_ids)])
+    def row(brand: list[str], platform: str, period: list[str], view: str,
+            v: ViewCounts) -> None:
+        answered = "" if v.answered_ids is None else " ".join(v.answered_ids)
+        writer.writerow([*head, *brand, platform, *period, view, v.inbound, v.answered,
+                         v.answered_late, v.ignored, v.open, v.overdue, v.decided,
+                         _num(v.ignored_share, 4), _num(v.first_response_median_s, 3),
+                         _num(v.first_response_p90_s, 3), v.reach_authors,
+                         v.reach_authors_known, v.reach_followers, " ".join(v.ignored_ids),
+                         " ".join(v.answered_late_ids), " ".join(v.open_ids), answered])
+
+    whole = ["*", "", ""]
+
+    def periods(brand: list[str], rows: tuple[PeriodReport, ...]) -> None:
+        for p in rows:
+            span = [p.period, iso_ms(p.from_ms) or "", iso_ms(p.to_ms) or ""]
+            row(brand, "*", span, "complaints", p.complaints)
+            row(brand, "*", span, "all_inbound", p.all_inbound)
 
     for b in report.brands:
         brand = [b.brand, b.display_name, "true" if b.configured else "false",
-                 _num(b.sla_s, 3), _num(b.ignore_after_s, 3)]
+                 _num(b.sla_s, 3), _num(b.ignore_after_s, 3), _num(b.due_soon_s, 3),
+                 _num(b.ignore_soon_s, 3), b.timezone or "", b.hours or "",
+                 " ".join(b.holidays)]
         for p in b.platforms:
-            row(brand, p.platform, "complaints", p.complaints)
-            row(brand, p.platform, "all_inbound", p.all_inbound)
-        row(brand, "*", "complaints", b.complaints)
-        row(brand, "*", "all_inbound", b.all_inbound)
-    row(["*", "all brands", "", "", ""], "*", "complaints", report.complaints)
-    row(["*", "all brands", "", "", ""], "*", "all_inbound", report.all_inbound)
+            row(brand, p.platform, whole, "complaints", p.complaints)
+            row(brand, p.platform, whole, "all_inbound", p.all_inbound)
+        row(brand, "*", whole, "complaints", b.complaints)
+        row(brand, "*", whole, "all_inbound", b.all_inbound)
+        periods(brand, b.periods)
+    everyone = ["*", "all brands", "", "", "", "", "", "", "", ""]
+    periods(everyone, report.periods)
+    row(everyone, "*", whole, "complaints", report.complaints)
+    row(everyone, "*", whole, "all_inbound", report.all_inbound)
     return buf.getvalue()
 
 
@@ -371,6 +606,25 @@ _MD_HEADER = ("| platform | view | inbound | answered | answered late | ignored 
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
+_MD_PERIOD_HEADER = _MD_HEADER.replace("| platform |", "| period |", 1)
+
+
+def _md_periods(title: str, periods: tuple[PeriodReport, ...]) -> list[str]:
+    if not periods:
+        return []
+    lines = ["", title, "", _MD_PERIOD_HEADER]
+    for p in periods:
+        lines.append(_md_row(p.period, "complaints", p.complaints))
+        lines.append(_md_row(p.period, "all inbound", p.all_inbound))
+    return lines
+
+
+def _md_reach(label: str, v: ViewCounts) -> str:
+    return (f"- Reach of ignored {label}: {v.reach_authors} distinct authors, "
+            f"{v.reach_authors_known} with a known follower count, "
+            f"{v.reach_followers} followers in all.")
+
+
 def _render_md(report: AuditReport) -> str:
     lines = ["# mentionwatch audit", ""]
     lines.append(f"- Range (event time, from inclusive, to exclusive): "
@@ -381,25 +635,45 @@ def _render_md(report: AuditReport) -> str:
     lines.append("- \"ignored\" includes mentions answered after the ignore deadline (also counted "
                  "as \"answered late\"); ignored share = ignored / decided, — when nothing is "
                  "decided.")
+    if report.by is not None:
+        lines.append(f"- Periods: by {report.by} of the mentions' creation (UTC; weeks are ISO "
+                     "weeks from Monday), each decided with every record of the report.")
+    provenance = flatten_provenance(report.provenance)
+    if provenance:
+        lines += ["", "## Provenance", ""]
+        lines += [f"- {_md_cell(key)}: {_md_cell(value) or '—'}" for key, value in provenance]
     lines += ["", "## All brands", "", _MD_HEADER,
               _md_row("*", "complaints", report.complaints),
               _md_row("*", "all inbound", report.all_inbound)]
+    lines += _md_periods("### All brands per period", report.periods)
     for b in report.brands:
         flag = "" if b.configured else " — **unconfigured** (default SLA and deadline)"
         hours = f", business hours ({b.timezone})" if b.business_hours else ""
+        leads = (f"; warned {_num(b.due_soon_s, 0)} s before the SLA and "
+                 f"{_num(b.ignore_soon_s, 0)} s before the ignore deadline")
+        if b.hours is not None:
+            hours += f": {_md_cell(b.hours)}"
+            if b.holidays:
+                hours += f"; holidays {', '.join(b.holidays)}"
         lines += ["", f"## {_md_cell(b.display_name)} (`{_md_cell(b.brand)}`){flag}", "",
                   f"SLA {_num(b.sla_s, 0)} s, ignore deadline {_num(b.ignore_after_s, 0)} s"
-                  f"{hours}.", "", _MD_HEADER]
+                  f"{leads}{hours}.", "", _MD_HEADER]
         for p in b.platforms:
             lines.append(_md_row(_md_cell(p.platform), "complaints", p.complaints))
             lines.append(_md_row(_md_cell(p.platform), "all inbound", p.all_inbound))
         lines.append(_md_row("*", "complaints", b.complaints))
         lines.append(_md_row("*", "all inbound", b.all_inbound))
+        lines += ["", _md_reach("complaints", b.complaints),
+                  _md_reach("inbound mentions", b.all_inbound)]
+        lines += _md_periods(f"### {_md_cell(b.display_name)} per period", b.periods)
         for p in b.platforms:
             for view, v in (("complaints", p.complaints), ("all inbound", p.all_inbound)):
-                if v.ignored_ids:
-                    lines += ["", f"Ignored ({_md_cell(p.platform)}, {view}): "
-                              + ", ".join(f"`{_md_cell(i)}`" for i in v.ignored_ids)]
+                for name, ids in (("Ignored", v.ignored_ids),
+                                  ("Answered late", v.answered_late_ids),
+                                  ("Open", v.open_ids), ("Answered", v.answered_ids or ())):
+                    if ids:
+                        lines += ["", f"{name} ({_md_cell(p.platform)}, {view}): "
+                                  + ", ".join(f"`{_md_cell(i)}`" for i in ids)]
     return "\n".join(lines) + "\n"
 
 

@@ -469,3 +469,32 @@ def parse_brand_config(text: str, *, source: str = "<string>") -> BrandConfig:
     return BrandConfig(brands=MappingProxyType(brands), default_sla_ms=sla,
                        default_ignore_after_ms=ignore_after, share_window_ms=share_window,
                        default_due_soon_ms=due_soon, default_ignore_soon_ms=ignore_soon)
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-able canonical form: dataclasses as their public fields, sets sorted."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.name.startswith("_")}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, frozenset | set):
+        return sorted(_canonical(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def brand_config_sha256(config: BrandConfig) -> str:
+    """A hash of the configuration's content (every brand's policy and the defaults, as
+    parsed): the same for the same content whatever the file's layout, order or comments."""
+    import hashlib
+    import json
+
+    text = json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -570,16 +570,21 @@ class StatesBuilder:
     Builders of disjoint parts of a stream combine: hand the posts of a key from one to the
     other (take, then merge) and the result is the same as one builder of the whole."""
 
-    __slots__ = ("_by_key",)
+    __slots__ = ("_by_key", "_followers", "unattached")
 
     def __init__(self) -> None:
         self._by_key: dict[str, dict[str, PostRec]] = {}
+        # key → inbound post id → its author's follower count, where the post's details give
+        # one (display only, for the audit's reach: no rule reads it).
+        self._followers: dict[str, dict[str, int]] = {}
+        self.unattached = 0  # posts of no key: brand posts replying to nobody
 
     def add(self, posts: Iterable[Post]) -> None:
         by_key = self._by_key
         for post in posts:
             key = routing_key(post)
             if key is None:
+                self.unattached += 1
                 continue  # it answers nothing
             rec = _record_of(post)
             recs = by_key.get(key)
@@ -587,6 +592,28 @@ class StatesBuilder:
                 by_key[key] = {post.id: rec}
             else:
                 _keep(recs, post.id, rec)
+            details = post.details
+            if details is not None and details[3] is not None:
+                known = self._followers.get(key)
+                if known is None:
+                    self._followers[key] = {post.id: details[3]}
+                else:
+                    # One id seen with several counts: the largest, whatever the order.
+                    known[post.id] = max(details[3], known.get(post.id, 0))
+
+    def followers(self, key: str) -> dict[str, int] | None:
+        """The follower counts known of the key's inbound posts (post id → count)."""
+        return self._followers.get(key)
+
+    def take_followers(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Remove these keys' follower counts and return them (for merge_followers)."""
+        return {key: self._followers.pop(key) for key in keys if key in self._followers}
+
+    def merge_followers(self, followers: dict[str, dict[str, int]]) -> None:
+        for key, incoming in followers.items():
+            known = self._followers.setdefault(key, {})
+            for post_id, count in incoming.items():
+                known[post_id] = max(count, known.get(post_id, 0))
 
     def keys(self) -> set[str]:
         return set(self._by_key)

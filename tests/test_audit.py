@@ -89,6 +89,8 @@ def test_counts_per_brand_platform_and_view() -> None:
         # over answered and answered late: 60, 600, 100000 s
         "first_response_median_s": 600.0, "first_response_p90_s": 100000.0,
         "ignored_ids": ["3", "10"],  # numeric order
+        "answered_late_ids": ["3"], "open_ids": ["4", "5"],  # no answered ids unless asked
+        "reach": {"ignored_authors": 1, "with_known_followers": 0, "followers": 0},
     }
     assert tw["all_inbound"]["inbound"] == 8
     assert tw["all_inbound"]["ignored_ids"] == ["3", "7", "10"]
