@@ -279,9 +279,16 @@ def source_mastodon(instance: str, account: str, name: str, streaming_url: str |
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes sharing the topic's partitions (default: one per CPU). The "
               "report is the same for any number.")
+@click.option("--by", type=click.Choice(["day", "week", "month"]), default=None,
+              help="Also give each brand's figures per period of the mentions' creation (UTC; "
+              "ISO weeks from Monday), each decided with every record of the range.")
+@click.option("--with-answered-ids", is_flag=True,
+              help="Also list the ids of the mentions answered in time (ignored, answered-late "
+              "and open ids are always listed).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None, source: str,
-           workers: int | None, no_progress: bool) -> None:
+           workers: int | None, by: str | None, with_answered_ids: bool,
+           no_progress: bool) -> None:
     """Audit an event-time range: the same core as the live workers, judged by the event-time
     watermark only, so the same records always give the same report."""
     from agents.replay import ReplayError, parse_time, run_replay
@@ -303,7 +310,8 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     try:
         report, stats = run_replay(settings, config, classifier, settings.classifier,
                                    from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
-                                   progress=not no_progress, source=source, workers=workers)
+                                   progress=not no_progress, source=source, workers=workers,
+                                   by=by, answered_ids=with_answered_ids)
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     if output is None:
@@ -313,7 +321,8 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     rate = stats.read / stats.seconds if stats.seconds else 0.0
     click.echo(f"replayed {stats.read} records of {stats.source} ({stats.in_range} in range, "
                f"{stats.invalid} invalid, {stats.future_dated} future-dated, "
-               f"{stats.unroutable} unroutable) in {stats.seconds:.2f}s "
+               f"{stats.unroutable} unroutable, {stats.attributed} attributed, "
+               f"{stats.unattributed} unattributed) in {stats.seconds:.2f}s "
                f"({rate:,.0f} records/s, {stats.workers} "
                f"{'process' if stats.workers == 1 else 'processes'})"
                + (f"; {stats.moved} handed between processes" if stats.workers > 1 else ""),

@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from agents.config import Settings
 from agents.kafka_clients import confluent_security, is_auth_failure
-from schemas.codec import DecodeError, decode_mention, decode_tracking_view, parse_rfc3339_ms
+from schemas.codec import DecodeError, decode_mention, decode_tracking_record, parse_rfc3339_ms
 from streams.audit import AuditTally, render_report
-from streams.brands import BrandConfig
+from streams.brands import BrandConfig, brand_config_sha256
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
 from streams.event_time import accepted_event_ms
@@ -62,13 +64,25 @@ class ReplayStats:
     invalid: int = 0
     future_dated: int = 0  # dated beyond the tolerance ahead of their record timestamp
     unroutable: int = 0
+    # In range and routable: attributed to a customer's thread, or not (brand posts replying
+    # to nobody: they answer nothing).
+    attributed: int = 0
+    unattributed: int = 0
     moved: int = 0  # posts found by one process whose thread another process judges
     workers: int = 1
     seconds: float = 0.0
+    # partition → (first offset read, end offset), of the topic read.
+    offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # classifier name → records in range it classified (enriched: as recorded by the workers).
+    classifiers: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: ReplayStats) -> None:
-        for name in ("read", "in_range", "invalid", "future_dated", "unroutable", "moved"):
+        for name in ("read", "in_range", "invalid", "future_dated", "unroutable", "attributed",
+                     "unattributed", "moved"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.offsets.update(other.offsets)
+        for name, n in other.classifiers.items():
+            self.classifiers[name] = self.classifiers.get(name, 0) + n
 
 
 SOURCES = ("raw", "enriched")
@@ -163,10 +177,11 @@ def _partitions(settings: Settings, topic: str) -> list[int]:
 
 def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
           on_batch: Callable[[list[bytes], list[int]], None],
-          on_total: Callable[[int], None]) -> None:
+          on_total: Callable[[int], None],
+          on_offsets: Callable[[dict[int, tuple[int, int]]], None] | None = None) -> None:
     """Every record value of these partitions of `topic` from (about) from_ms up to the end
     offsets taken at start, in batches, with the records' timestamps (ms; -1: none) in a
-    parallel list."""
+    parallel list. on_offsets: partition → (first offset, end offset) of what is read."""
     from confluent_kafka import KafkaException, TopicPartition
 
     reader = _Reader(settings.bootstrap_servers, confluent_security(settings))
@@ -182,13 +197,17 @@ def _read(settings: Settings, topic: str, partitions: list[int], from_ms: int,
         except KafkaException as exc:
             raise reader.fail(f"cannot read the offsets of {topic}", exc) from None
         remaining: dict[int, int] = {}
+        offsets: dict[int, tuple[int, int]] = {}
         assign = []
         for tp in starts:
             end = ends[tp.partition]
             start = tp.offset if tp.offset >= 0 else end  # < 0: no record that late
+            offsets[tp.partition] = (start, end)
             if end > start:
                 remaining[tp.partition] = end
                 assign.append(TopicPartition(topic, tp.partition, start))
+        if on_offsets is not None:
+            on_offsets(offsets)
         on_total(sum(remaining[tp.partition] - tp.offset for tp in assign))
         if not assign:
             return
@@ -236,11 +255,19 @@ def post_from_enriched(value: bytes, config: BrandConfig) -> Post:
     build it. mentions.enriched is written by the workers alone, from mentions they validated,
     so this checks the types of what tracking reads only (the full validation costs more than
     the rest of the replay). Raises DecodeError."""
-    m, created_ms, complaint = decode_tracking_view(value)
+    return post_and_classifier_from_enriched(value, config)[0]
+
+
+def post_and_classifier_from_enriched(value: bytes, config: BrandConfig) -> tuple[Post, str]:
+    """post_from_enriched, and the name of the classifier the workers recorded."""
+    m, created_ms, complaint, classifier = decode_tracking_record(value)
     author = m.author
+    followers = m.followers
+    # The replay shows no queue: of the details it keeps the follower count only (the reach).
+    details = None if followers is None else (author.handle, "", None, followers)
     return make_post(m.id, m.platform, m.brand, author.id, author.handle, author.is_brand,
                      created_ms, m.in_reply_to, m.in_reply_to_author_id, m.conversation_id,
-                     complaint, None, config)  # no details: the replay shows no queue
+                     complaint, details, config), classifier
 
 
 @dataclass
@@ -256,6 +283,8 @@ class _Job:
     from_ms: int
     to_ms: int
     brand: str | None
+    by: str | None = None
+    answered_ids: bool = False
 
 
 class _Shard:
@@ -282,7 +311,11 @@ class _Shard:
         if posts:
             if self.max_event_ms is None or latest > self.max_event_ms:
                 self.max_event_ms = latest
+            before = self.builder.unattached
             self.builder.add(posts)
+            unattached = self.builder.unattached - before
+            self.stats.unattributed += unattached
+            self.stats.attributed += len(posts) - unattached
 
     # The two loops below run per record: locals, and the event-time rule (streams.event_time,
     # the live worker's) in one call per record. Each returns the posts of the range and the
@@ -294,11 +327,12 @@ class _Shard:
         from_ms, to_ms, config = job.from_ms, job.to_ms, job.config
         max_future_ms = int(job.settings.max_future_s * 1000)
         posts = []
-        invalid = future_dated = 0
+        invalid = future_dated = unroutable = 0
         latest = -1
+        classifiers = self.stats.classifiers
         for value, produced_ms in zip(values, timestamps, strict=True):
             try:
-                post = post_from_enriched(value, config)
+                post, classifier = post_and_classifier_from_enriched(value, config)
             except DecodeError:
                 invalid += 1  # not a record the workers wrote
                 continue
@@ -310,12 +344,18 @@ class _Shard:
                 future_dated += 1
                 continue
             if from_ms <= created_ms < to_ms:
+                classifiers[classifier] = classifiers.get(classifier, 0) + 1
+                if (post.is_brand and post.in_reply_to is not None
+                        and post.in_reply_to_author_id is None):
+                    unroutable += 1  # as enrich() says of the raw record
+                    continue
                 posts.append(post)
                 if observed > latest:
                     latest = observed
         self.stats.invalid += invalid
         self.stats.future_dated += future_dated
-        self.stats.in_range += len(posts)
+        self.stats.in_range += len(posts) + unroutable
+        self.stats.unroutable += unroutable
         return posts, latest
 
     def _raw_posts(self, values: list[bytes], timestamps: list[int]
@@ -353,6 +393,9 @@ class _Shard:
         self.stats.future_dated += future_dated
         self.stats.in_range += in_range
         self.stats.unroutable += unroutable
+        if in_range:
+            name = job.classifier_name
+            self.stats.classifiers[name] = self.stats.classifiers.get(name, 0) + in_range
         return posts, latest
 
     def read(self, partitions: list[int], on_total: Callable[[int], None],
@@ -362,21 +405,27 @@ class _Shard:
             on_progress(len(values))
 
         _read(self.job.settings, self.job.topic, partitions, self.job.from_ms, on_batch,
-              on_total)
+              on_total, self.stats.offsets.update)
 
     def judge(self, watermark_ms: int) -> AuditTally:
         """Every item of the shard's threads as seen at the watermark (the same core function
         as the live workers), counted."""
         job = self.job
         tally = AuditTally(range_from_ms=job.from_ms, range_to_ms=job.to_ms,
-                           brand_filter=job.brand)
+                           brand_filter=job.brand, by=job.by, answered_ids=job.answered_ids)
         config = job.config
+        builder = self.builder
         # Kept on the shard: a shard process ends without freeing them (_shard_process); freeing
         # them here would take ~0.3 s per 500k records before the tally goes out.
-        self.judged = self.builder.states()
-        for state in self.judged.values():
-            for status in item_statuses(state, config, watermark_ms):
-                tally.add(status)
+        self.judged = builder.states()
+        for key, state in self.judged.items():
+            followers = builder.followers(key)
+            if followers is None:
+                for status in item_statuses(state, config, watermark_ms):
+                    tally.add(status)
+            else:
+                for status in item_statuses(state, config, watermark_ms):
+                    tally.add(status, followers.get(status.mention_id))
         return tally
 
 
@@ -389,10 +438,12 @@ def _shard_process(job: _Job, partitions: list[int], conn: Connection) -> None:
                    lambda n: conn.send(("progress", n)))
         conn.send(("read", shard.stats, shard.max_event_ms, shard.builder.keys()))
         give: dict[int, set[str]] = conn.recv()
-        conn.send(("given", {owner: shard.builder.take(keys) for owner, keys in give.items()}))
+        conn.send(("given", {owner: (shard.builder.take(keys), shard.builder.take_followers(keys))
+                             for owner, keys in give.items()}))
         watermark, taken = conn.recv()
-        for posts in taken:
+        for posts, followers in taken:
             shard.builder.merge(posts)
+            shard.builder.merge_followers(followers)
         conn.send(("tally", shard.judge(watermark)))
     except BaseException as exc:  # the parent reports it and fails the replay
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -505,8 +556,8 @@ def _run_sharded(job: _Job, shards: list[list[int]], progress: _Progress,
             conn.send(give)
         taken: list[list[Any]] = [[] for _ in shards]
         for (given,) in collect("given"):
-            for owner, posts in given.items():
-                taken[owner].append(posts)
+            for owner, (posts, followers) in given.items():
+                taken[owner].append((posts, followers))
                 stats.moved += sum(len(recs) for recs in posts.values())
         watermark = _watermark(job, max(maxima, default=None))
         for conn, posts in zip(conns, taken, strict=True):
@@ -545,11 +596,13 @@ def _gc_paused() -> Iterator[None]:
 def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
                classifier_name: str, *, from_ms: int, to_ms: int, brand: str | None,
                fmt: str, progress: bool = True, source: str = "raw",
-               workers: int | None = None) -> tuple[str, ReplayStats]:
+               workers: int | None = None, by: str | None = None,
+               answered_ids: bool = False) -> tuple[str, ReplayStats]:
     """source "raw": the audit record, classified again by the configured classifier;
     "enriched": the classification the live workers recorded (no classifier run: fast).
     workers: processes sharing the partitions (default: one per CPU); the report doesn't
-    depend on it."""
+    depend on it. by: day, week or month: figures per period too. answered_ids: list the ids
+    answered in time as well."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if workers is not None and workers < 1:
@@ -561,7 +614,7 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
         raise ReplayError(f"topic {topic} not found on {settings.bootstrap_servers}")
     count = min(workers or os.cpu_count() or 1, len(partitions))
     job = _Job(settings, config, classifier, classifier_name, topic, source, from_ms, to_ms,
-               brand)
+               brand, by, answered_ids)
     stats = ReplayStats(source=source, workers=count)
     bar = _Progress(progress)
     try:
@@ -580,6 +633,83 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
         bar.close()
     # Judged at the watermark of the range's records, once: the statuses depend on the set of
     # posts and that instant alone.
-    report = tally.report(config, watermark)
+    report = tally.report(config, watermark,
+                          replay_provenance(settings, config, job, stats, partitions))
     stats.seconds = time.monotonic() - started
     return render_report(report, fmt), stats
+
+
+def mentionwatch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mentionwatch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+_CLASSIFICATION_DIR = Path(__file__).resolve().parents[1] / "streams" / "classification"
+
+
+def lexicon_model_sha256() -> str:
+    """The shipped classifier's identity: a hash of its code and lexicon files (any change to
+    either may change a complaint flag)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in _CLASSIFICATION_DIR.rglob("*")
+                   if p.is_file() and p.suffix in (".py", ".tsv", ".txt", ".json"))
+    for path in files:
+        digest.update(path.relative_to(_CLASSIFICATION_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def replay_provenance(settings: Settings, config: BrandConfig, job: _Job, stats: ReplayStats,
+                      partitions: list[int]) -> dict[str, Any]:
+    """Where a report's figures come from. Nothing in it depends on the number of processes
+    or on the time the replay ran: the report stays byte-identical."""
+    names = sorted(stats.classifiers)
+    if job.source == "raw":
+        default = job.classifier_name.strip() in ("", "lexicon")
+        classifier: dict[str, Any] = {
+            "by": "this replay (mentions.raw classified again)",
+            "name": job.classifier_name or "lexicon",
+            "model_sha256": lexicon_model_sha256() if default else None,
+            "complaint_threshold": settings.complaint_threshold,
+        }
+    else:
+        classifier = {
+            "by": "the workers (as recorded in mentions.enriched)",
+            "name": names[0] if len(names) == 1 else ("mixed" if names else None),
+            # The enriched records name their classifier but carry no model hash.
+            "model_sha256": None,
+            "complaint_threshold": None,
+        }
+    classifier["records"] = {name or "(unnamed)": stats.classifiers[name] for name in names}
+    classifier["mixed"] = len(names) > 1
+    brands_file = settings.brands_file
+    return {
+        "mentionwatch_version": mentionwatch_version(),
+        "source": job.source,
+        "topic": job.topic,
+        "offsets": {str(p): {"first": stats.offsets.get(p, (0, 0))[0],
+                             "end": stats.offsets.get(p, (0, 0))[1]} for p in partitions},
+        "records": {
+            "read": stats.read,
+            "invalid": stats.invalid,  # dead-lettered live: not JSON, schema violations
+            "future_dated": stats.future_dated,  # dead-lettered live by the event-time rule
+            "in_range": stats.in_range,
+            "unroutable": stats.unroutable,  # dead-lettered live: a reply naming no author
+            "attributed": stats.attributed,  # in a customer's thread
+            "unattributed": stats.unattributed,  # brand posts replying to nobody
+        },
+        "classifier": classifier,
+        "brand_configuration": {
+            "sha256": brand_config_sha256(config),
+            "from": "MENTIONWATCH_BRANDS_FILE" if brands_file is not None
+                    else "built-in default (MENTIONWATCH_BRANDS_FILE not set)",
+            "file": str(brands_file) if brands_file is not None else None,
+            "brands": len(config.brands),
+        },
+        "max_future_s": settings.max_future_s,
+    }

@@ -46,6 +46,19 @@ def test_twcs_ingest_then_replay_matches_an_independent_implementation(stack: St
         reports.append((tmp_path / name).read_bytes())
     assert reports[0] == reports[1], "the same records must give a byte-identical report"
     report = json.loads(reports[0])
+    # The provenance says what stderr says (and more): the counts of the records read.
+    said = _stderr_counts(rep.stderr)
+    records = report["provenance"]["records"]
+    assert {k: records[k] for k in said} == said
+    assert records["attributed"] + records["unattributed"] + records["unroutable"] == \
+        records["in_range"]
+    assert records["attributed"] > 4000
+    provenance = report["provenance"]
+    assert provenance["source"] == "raw" and provenance["topic"].endswith("mentions.raw")
+    assert sum(o["end"] - o["first"] for o in provenance["offsets"].values()) == \
+        records["read"]
+    assert provenance["classifier"]["name"] == "lexicon"
+    assert provenance["brand_configuration"]["from"].startswith("built-in default")
 
     reference = reference_counts(read_rows(path))
     ref_brands = {brand for brand, view in reference.counts if view == "all_inbound"}
@@ -79,11 +92,12 @@ LIVE_ENV = {
 }
 
 
-def _stream(n: int, seed: int, partitions: int) -> list[dict[str, Any]]:
+def _stream(n: int, seed: int, partitions: int, rate_per_s: float = 2
+            ) -> list[dict[str, Any]]:
     """Generated mentions, then one closing mention per partition at the stream's largest event
     time, so every partition's watermark reaches the replay's."""
-    mentions = list(generate(seed=seed, start_ms=T0, count=n, rate_per_s=2, customers=400,
-                             id_prefix=f"p{seed}"))
+    mentions = list(generate(seed=seed, start_ms=T0, count=n, rate_per_s=rate_per_s,
+                             customers=400, id_prefix=f"p{seed}"))
     last = max(m["created_at"] for m in mentions)
     covered: set[int] = set()
     i = 0
@@ -117,6 +131,17 @@ def _produce(stack: Stack, mentions: list[dict[str, Any]], *, keyed_by_customer:
                       timestamp_ms=parse_rfc3339_ms(m["created_at"]))
     producer.flush()
     producer.close()
+
+
+def _stderr_counts(stderr: str) -> dict[str, int]:
+    """The record counts the replay writes to stderr."""
+    found = re.search(r"replayed (\d+) records of \w+ \((\d+) in range, (\d+) invalid, (\d+) "
+                      r"future-dated, (\d+) unroutable, (\d+) attributed, (\d+) unattributed\)",
+                      stderr)
+    assert found, stderr
+    names = ("read", "in_range", "invalid", "future_dated", "unroutable", "attributed",
+             "unattributed")
+    return dict(zip(names, map(int, found.groups()), strict=True))
 
 
 def _replay_decided(stack: Stack, tmp_path: Path, source: str = "raw"
@@ -265,8 +290,12 @@ def test_replay_report_does_not_depend_on_the_number_of_processes(stack: Stack,
                                                                   tmp_path: Path) -> None:
     # Keyed by mention id, as a foreign producer might: most posts are read by a process other
     # than the one that judges their thread and must be handed over.
-    _produce(stack, _stream(1200, seed=21, partitions=stack.partitions), keyed_by_customer=False)
+    # About one mention every two minutes: the stream spans two days (periods by day).
+    _produce(stack, _stream(1200, seed=21, partitions=stack.partitions, rate_per_s=1 / 120),
+             keyed_by_customer=False)
     reports, moved = [], []
+    by_week: dict[str, list[bytes]] = defaultdict(list)
+    plain = b""
     for workers in (1, 2, 3):
         out = tmp_path / f"replay-{workers}.json"
         rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01", "--format",
@@ -277,9 +306,47 @@ def test_replay_report_does_not_depend_on_the_number_of_processes(stack: Stack,
         reports.append(out.read_bytes())
         found = re.search(r"(\d+) handed between processes", rep.stderr)
         moved.append(int(found.group(1)) if found else 0)
+        if workers == 1:
+            plain = out.read_bytes()
+            records = json.loads(plain)["provenance"]["records"]
+            said = _stderr_counts(rep.stderr)
+            assert {k: records[k] for k in said} == said
+        # Periods and every id, in every format.
+        for by in ("week", "day"):
+            for fmt in ("json", "csv", "md"):
+                out = tmp_path / f"replay-{workers}-{by}.{fmt}"
+                rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01",
+                           "--format", fmt, "--output", str(out), "--no-progress", "--workers",
+                           str(workers), "--by", by, "--with-answered-ids",
+                           env={"MENTIONWATCH_BRANDS_FILE": str(DEMO_BRANDS)})
+                assert rep.returncode == 0, rep.stderr
+                by_week[f"{by}.{fmt}"].append(out.read_bytes())
     assert reports[0] == reports[1] == reports[2]
     assert json.loads(reports[0])["totals"]["all_inbound"]["inbound"] > 900
     assert moved[0] == 0 and moved[1] > 300 and moved[2] > 300
+    for name, outputs in by_week.items():
+        assert outputs[0] == outputs[1] == outputs[2], name  # 1, 2 and 3 processes
+    whole = json.loads(plain)
+    provenance = whole["provenance"]
+    assert provenance["brand_configuration"]["file"] == str(DEMO_BRANDS)
+    assert provenance["classifier"]["records"] == {"lexicon": provenance["records"]["in_range"]}
+    for by in ("week", "day"):
+        doc = json.loads(by_week[f"{by}.json"][0])
+        assert doc["by"] == by and len(doc["periods"]) >= (2 if by == "day" else 1)
+        # Totals identical to the report without --by; period sums equal them.
+        assert doc["totals"] == whole["totals"] and doc["provenance"] == provenance
+        for brand, mine in zip(doc["brands"], whole["brands"], strict=True):
+            assert brand["totals"] == mine["totals"]
+            for view in ("complaints", "all_inbound"):
+                for key in ("inbound", "answered", "answered_late", "ignored", "open",
+                            "decided"):
+                    assert sum(p[view][key] for p in brand["periods"]) == \
+                        brand["totals"][view][key], (by, brand["brand"], view, key)
+        # Every decided id: answered ones too, with the flag.
+        listed = [i for b in doc["brands"] for p in b["platforms"]
+                  for name in ("answered_ids", "ignored_ids", "open_ids")
+                  for i in p["all_inbound"][name]]
+        assert len(listed) == len(set(listed)) == doc["totals"]["all_inbound"]["inbound"]
 
 
 def test_replay_of_a_missing_topic_says_so(stack: Stack, tmp_path: Path) -> None:
