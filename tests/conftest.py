@@ -120,26 +120,36 @@ class Stack:
         raise AssertionError(f"worker {name} did not become healthy:\n{worker.log()}")
 
 
-@pytest.fixture
-def stack(kafka: str, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(bootstrap=kafka, prefix=f"t{uuid.uuid4().hex[:8]}.", home=tmp_path / "home")
-    from agents.topics import ensure_topics
-
-    ensure_topics(s.settings())
+def _track_workers(stack: Stack) -> list[Worker]:
+    """Every worker stack.start_worker starts from now on, to stop at the fixture's end."""
     workers: list[Worker] = []
-    original = s.start_worker
+    original = stack.start_worker
 
     def start_and_track(name: str = "w1", **extra_env: str) -> Worker:
         w = original(name, **extra_env)
         workers.append(w)
         return w
 
-    s.start_worker = start_and_track  # type: ignore[method-assign]
-    yield s
+    stack.start_worker = start_and_track  # type: ignore[method-assign]
+    return workers
+
+
+def _stop_workers(workers: list[Worker]) -> None:
     from agents.demo import stop_process
 
     for w in workers:
         stop_process(w.proc, timeout_s=20)
+
+
+@pytest.fixture
+def stack(kafka: str, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(bootstrap=kafka, prefix=f"t{uuid.uuid4().hex[:8]}.", home=tmp_path / "home")
+    from agents.topics import ensure_topics
+
+    ensure_topics(s.settings())
+    workers = _track_workers(s)
+    yield s
+    _stop_workers(workers)
 
 
 def consume_all(bootstrap: str, topic: str, *, expected: int, timeout_s: float = 90.0
@@ -191,24 +201,13 @@ def own_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stac
     stack = Stack(bootstrap=f"127.0.0.1:{free_port()}", prefix=f"o{uuid.uuid4().hex[:6]}.",
                   home=tmp_path / "own", partitions=2)
     settings = stack.settings()
-    workers: list[Worker] = []
-    original = stack.start_worker
-
-    def start_and_track(name: str = "w1", **extra_env: str) -> Worker:
-        w = original(name, **extra_env)
-        workers.append(w)
-        return w
-
     # Every worker the test started is stopped with the broker: one left running (its broker
     # gone) retried for as long as the machine ran, costing the rest of the suite CPU.
-    stack.start_worker = start_and_track  # type: ignore[method-assign]
+    workers = _track_workers(stack)
     broker.start(settings)
     try:
         ensure_topics(settings)
         yield stack
     finally:
-        from agents.demo import stop_process
-
-        for w in workers:
-            stop_process(w.proc, timeout_s=20)
+        _stop_workers(workers)
         broker.stop(settings)

@@ -15,9 +15,9 @@ from agents.sources.loop import (
     Backoff,
     configure_logging,
     install_stop_signals,
+    keep_connected,
     receive_frames,
     serve_metrics,
-    sleep_or_stop,
 )
 from agents.sources.runtime import SourceError, SourceMetrics, SourceRuntime
 from streams.brands import BrandConfig
@@ -76,22 +76,11 @@ class BlueskySource:
         elif self.options.since_us is not None:
             self.last_us = self.options.since_us
         serve_metrics(self.metrics, self.settings.metrics_host, self.options.metrics_port)
-        backoff = Backoff()
         try:
             async with aiohttp.ClientSession() as session:
-                while not stop.is_set():
-                    try:
-                        await self._connection(session, stop, backoff)
-                    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                        log.warning("source %s: connection to %s lost: %s: %s",
-                                    self.options.name, self.options.endpoint,
-                                    type(exc).__name__, exc)
-                    self.metrics.connected.labels(self.options.name).set(0)
-                    if stop.is_set():
-                        break
-                    self.metrics.reconnects.labels(self.options.name).inc()
-                    if await sleep_or_stop(stop, backoff.delay()):
-                        break
+                await keep_connected(
+                    stop, lambda backoff: self._connection(session, stop, backoff),
+                    metrics=self.metrics, where=self.options.endpoint)
             # Only on a clean stop: after an error the last durable cursor stands (what came
             # after it is read again and dropped by id).
             self._checkpoint()

@@ -132,3 +132,22 @@ async def receive_frames(ws: aiohttp.ClientWebSocketResponse, stop: asyncio.Even
         stop_wait.cancel()
         if receive is not None:
             receive.cancel()
+
+
+async def keep_connected(stop: asyncio.Event, connect: Callable[[Backoff], Awaitable[None]], *,
+                         metrics: SourceMetrics, where: str) -> None:
+    """Run connect(backoff) until a stop is asked, reconnecting after a lost connection with
+    the backoff (each loss counted, logged with its reason)."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            await connect(backoff)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            log.warning("source %s: connection to %s lost: %s: %s", metrics.name, where,
+                        type(exc).__name__, exc)
+        metrics.connected.labels(metrics.name).set(0)
+        if stop.is_set():
+            break
+        metrics.reconnects.labels(metrics.name).inc()
+        if await sleep_or_stop(stop, backoff.delay()):
+            break

@@ -24,9 +24,9 @@ from agents.sources.loop import (
     Backoff,
     configure_logging,
     install_stop_signals,
+    keep_connected,
     receive_frames,
     serve_metrics,
-    sleep_or_stop,
 )
 from agents.sources.runtime import SourceError, SourceMetrics, SourceRuntime
 from schemas.codec import parse_rfc3339_ms
@@ -396,36 +396,28 @@ class MastodonSource:
         start = snowflake_min_id(since_ms)
         saved = dict(cursor.position) if cursor is not None else {}
         serve_metrics(self.metrics, self.settings.metrics_host, self.options.metrics_port)
-        backoff = Backoff()
         try:
             async with aiohttp.ClientSession() as session:
-                while not stop.is_set():
-                    try:
-                        if not self.position:  # set once, all feeds at a time
-                            if self.account_id is None:
-                                await self._verify(session)
-                            position: dict[str, str] = {}
-                            for feed, *_ in self._feeds():
-                                value = saved.get(feed)
-                                if isinstance(value, str):
-                                    position[feed] = value
-                                elif feed == "notifications":
-                                    position[feed] = await self._notifications_start(
-                                        session, since_ms)
-                                else:
-                                    position[feed] = start
-                            self.position, self.saved = position, dict(position)
-                        await self._connection(session, stop, backoff)
-                    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                        log.warning("source %s: connection to %s lost: %s: %s",
-                                    self.options.name, self.options.instance,
-                                    type(exc).__name__, exc)
-                    self.metrics.connected.labels(self.options.name).set(0)
-                    if stop.is_set():
-                        break
-                    self.metrics.reconnects.labels(self.options.name).inc()
-                    if await sleep_or_stop(stop, backoff.delay()):
-                        break
+
+                async def connect(backoff: Backoff) -> None:
+                    if not self.position:  # set once, all feeds at a time
+                        if self.account_id is None:
+                            await self._verify(session)
+                        position: dict[str, str] = {}
+                        for feed, *_ in self._feeds():
+                            value = saved.get(feed)
+                            if isinstance(value, str):
+                                position[feed] = value
+                            elif feed == "notifications":
+                                position[feed] = await self._notifications_start(
+                                    session, since_ms)
+                            else:
+                                position[feed] = start
+                        self.position, self.saved = position, dict(position)
+                    await self._connection(session, stop, backoff)
+
+                await keep_connected(stop, connect, metrics=self.metrics,
+                                     where=self.options.instance)
             self._checkpoint()
         finally:
             self.runtime.close()
