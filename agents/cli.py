@@ -64,15 +64,22 @@ def topics() -> None:
     """Manage the topics."""
 
 
-@topics.command("create")
+def _topics_create_help() -> str:
+    from agents.topics import topic_names
+
+    names = topic_names(Settings())
+    return (f"Create the {len(names)} topics ({', '.join(names)}; each with "
+            "MENTIONWATCH_TOPIC_PREFIX in front) with the replication and retention of the "
+            "settings, and report existing topics that differ from them. faust creates its "
+            "own (the table's changelog, the assignor's leader topic) when a worker starts.")
+
+
+@topics.command("create", help=_topics_create_help())
 @click.option("--apply-config", is_flag=True,
               help="Also change existing topics whose retention, min.insync.replicas or "
               "size limits differ from the settings (without it they are only reported). "
               "A shorter retention lets the broker delete older records.")
 def topics_create(apply_config: bool) -> None:
-    """Create the topics (mentions.raw, mentions.enriched, mentions.dlq, complaints.events,
-    the ticks and rerouted topics) with the replication and retention of the settings, and
-    report existing topics that differ from them."""
     from agents.topics import TopicError, ensure_topics
 
     try:

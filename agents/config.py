@@ -281,8 +281,38 @@ class Settings:
         return self.home / "data"
 
 
+# Python's logging levels (faust takes the same names); "warn" is logging's alias of warning.
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
+# The JVM's -Xmx syntax: a number of bytes, or of k, m or g.
+_HEAP_RE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
+
+
+def _check_local_broker(env: dict[str, str]) -> None:
+    """The local broker's settings (read by agents/broker.py when it starts the JVM): checked
+    here so that a typo is one clear line, not a traceback or a JVM that won't start."""
+    raw = (env.get("MENTIONWATCH_KAFKA_CONTROLLER_PORT") or "").strip()
+    if raw:
+        try:
+            port = int(raw)
+        except ValueError:
+            raise ConfigError(f"MENTIONWATCH_KAFKA_CONTROLLER_PORT={raw!r} is not a port "
+                              "number") from None
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"MENTIONWATCH_KAFKA_CONTROLLER_PORT={port} must be between 1 "
+                              "and 65535")
+    heap = env.get("MENTIONWATCH_KAFKA_HEAP")
+    if heap is not None and not _HEAP_RE.fullmatch(heap):
+        raise ConfigError(f"MENTIONWATCH_KAFKA_HEAP={heap!r} is not a JVM heap size (e.g. 1g, "
+                          "512m)")
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
+    _check_local_broker(env)
+    log_level = env.get("MENTIONWATCH_LOG_LEVEL", "info")
+    if log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"MENTIONWATCH_LOG_LEVEL={log_level!r} must be one of "
+                          f"{', '.join(LOG_LEVELS)}")
     brands_file = env.get("MENTIONWATCH_BRANDS_FILE") or None
     threshold = env.get("MENTIONWATCH_COMPLAINT_THRESHOLD")
     prefix = env.get("MENTIONWATCH_TOPIC_PREFIX", "")
@@ -317,7 +347,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         / 1000,
         fetch_max_wait_ms=_int(env, "MENTIONWATCH_FETCH_MAX_WAIT_MS", 100, minimum=1),
         idle_grace_s=_float(env, "MENTIONWATCH_IDLE_GRACE_SECONDS", 60.0),
-        log_level=env.get("MENTIONWATCH_LOG_LEVEL", "info"),
+        log_level=log_level.lower(),
         topic_prefix=prefix,
         max_future_s=_float(env, "MENTIONWATCH_MAX_FUTURE_SECONDS", 300.0),
         stop_timeout_s=_float(env, "MENTIONWATCH_STOP_TIMEOUT_SECONDS", 25.0, minimum=1.0),

@@ -80,6 +80,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def topic_names(settings: Settings) -> list[str]:
+    """The topics `topics create` creates, in order (the CLI's help lists them from here)."""
+    return [spec.name for spec in topic_specs(settings)]
+
+
 class TopicError(RuntimeError):
     pass
 
