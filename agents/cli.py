@@ -274,8 +274,9 @@ def source_mastodon(instance: str, account: str, name: str, streaming_url: str |
               "or YYYY-MM-DD), inclusive.")
 @click.option("--to", "to", required=True, help="End of the event-time range, exclusive.")
 @click.option("--brand", default=None, help="Only this brand.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="md",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md", "html"]), default="md",
+              show_default=True, help="html: one self-contained page with charts, readable "
+              "offline and printable.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report here (default: stdout).")
 @click.option("--source", type=click.Choice(["raw", "enriched"]), default="raw",

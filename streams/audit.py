@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -24,9 +25,31 @@ from streams.tracking import ItemStatus
 VIEWS = ("complaints", "all_inbound")
 # 2: provenance, answered-late / open (/ answered) ids, periods, reach, lead times and hours.
 REPORT_FORMAT_VERSION = 2
-Format = Literal["json", "csv", "md"]
+Format = Literal["json", "csv", "md", "html"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# First response times against the brand's SLA: at most 25%, 50%, 100%, 200% of it, or more.
+# Each upper bound as (numerator, denominator) of the SLA, so the comparison is exact.
+SLA_BUCKET_BOUNDS = ((1, 4), (1, 2), (1, 1), (2, 1))
+SLA_BUCKET_KEYS = ("le_25pct", "le_50pct", "le_100pct", "le_200pct", "gt_200pct")
+NO_SLA_BUCKETS = (0, 0, 0, 0, 0)
+
+
+def sla_buckets(sorted_responses_ms: list[int], sla_ms: int) -> tuple[int, ...]:
+    """How many of the sorted first response times (ms) fall in each bucket of SLA_BUCKET_KEYS
+    ("at most" includes the bound: a response of exactly the SLA is within it)."""
+    out, below = [], 0
+    for numerator, denominator in SLA_BUCKET_BOUNDS:
+        upto = bisect_right(sorted_responses_ms, sla_ms * numerator // denominator)
+        out.append(upto - below)
+        below = upto
+    out.append(len(sorted_responses_ms) - below)
+    return tuple(out)
+
+
+def _sum_buckets(buckets: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
+    return tuple(sum(column) for column in zip(NO_SLA_BUCKETS, *buckets, strict=True))
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,9 @@ class ViewCounts:
     reach_authors: int = 0
     reach_authors_known: int = 0
     reach_followers: int = 0
+    # The first response times (answered and answered late) per bucket of SLA_BUCKET_KEYS,
+    # relative to the SLA of each item's brand (calendar time against the SLA's length).
+    first_response_vs_sla: tuple[int, ...] = NO_SLA_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -201,7 +227,8 @@ def _ids(ids: list[str]) -> tuple[str, ...]:
     return tuple(sorted(ids, key=id_sort_key))
 
 
-def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False) -> ViewCounts:
+def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False,
+            sla_ms: int | None = None) -> ViewCounts:
     decided = cell.answered + cell.ignored
     # Sorted once here; the statistics sort again, which costs one pass over sorted input.
     responses = sorted(cell.responses)
@@ -223,13 +250,22 @@ def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False) -> ViewCou
         reach_authors=len(cell.reach),
         reach_authors_known=sum(1 for known in cell.reach.values() if known >= 0),
         reach_followers=sum(known for known in cell.reach.values() if known > 0),
+        first_response_vs_sla=(NO_SLA_BUCKETS if sla_ms is None
+                               else sla_buckets(responses, sla_ms)),
     )
 
 
-def _views(complaints: _Cell, others: _Cell, with_ids: bool, with_answered: bool = False
-           ) -> tuple[ViewCounts, ViewCounts]:
-    return (_counts(complaints, with_ids, with_answered),
-            _counts(_merged((complaints, others)), with_ids, with_answered))
+def _views(complaints: _Cell, others: _Cell, with_ids: bool, with_answered: bool = False,
+           sla_ms: int | None = None) -> tuple[ViewCounts, ViewCounts]:
+    """sla_ms: the brand's SLA, for first_response_vs_sla (None: left for the caller to sum
+    over brands)."""
+    return (_counts(complaints, with_ids, with_answered, sla_ms),
+            _counts(_merged((complaints, others)), with_ids, with_answered, sla_ms))
+
+
+def _with_buckets(view: ViewCounts, buckets: Iterable[tuple[int, ...]]) -> ViewCounts:
+    """The view over several brands, its buckets the sum of theirs (each against its SLA)."""
+    return replace(view, first_response_vs_sla=_sum_buckets(buckets))
 
 
 _DAY_NAMES = WEEKDAYS
@@ -316,28 +352,37 @@ class AuditTally:
                 self.period_cells[pgroup] = pmine = _Cell()
             pmine.merge(cell)
 
-    def _periods(self, brand: str | None, starts: list[int]) -> tuple[PeriodReport, ...]:
+    def _periods(self, brand: str | None, starts: list[int], slas: dict[str, int]
+                 ) -> tuple[PeriodReport, ...]:
         """Per period start (every period of the report, zeros where the brand had none), the
-        views of one brand (None: all brands)."""
+        views of one brand (None: all brands). slas: brand → SLA (ms)."""
         if self._period_of is None:
             return ()
         empty = _Cell()
         out = []
-        every: dict[tuple[int, bool], list[_Cell]] = defaultdict(list)
+        every: dict[tuple[int, bool], list[tuple[str, _Cell]]] = defaultdict(list)
         if brand is None:
-            for (_, start, flag), cell in self.period_cells.items():
-                every[(start, flag)].append(cell)
+            for (key, start, flag), cell in self.period_cells.items():
+                cell.responses.sort()
+                every[(start, flag)].append((key, cell))
         for start in starts:
-            if brand is None:
-                complaints = _merged(every[(start, True)])
-                others = _merged(every[(start, False)])
-            else:
+            _, end, label = self._period_of(start)
+            if brand is not None:
                 complaints = self.period_cells.get((brand, start, True), empty)
                 others = self.period_cells.get((brand, start, False), empty)
-            complaints.responses.sort()
-            others.responses.sort()
-            _, end, label = self._period_of(start)
-            out.append(PeriodReport(label, start, end, *_views(complaints, others, False)))
+                complaints.responses.sort()
+                others.responses.sort()
+                out.append(PeriodReport(label, start, end, *_views(complaints, others, False,
+                                                                   sla_ms=slas[brand])))
+                continue
+            mine, theirs = every[(start, True)], every[(start, False)]
+            view, everything = _views(_merged(c for _, c in mine),
+                                      _merged(c for _, c in theirs), False)
+            complaint_buckets = [sla_buckets(c.responses, slas[k]) for k, c in mine]
+            other_buckets = [sla_buckets(c.responses, slas[k]) for k, c in theirs]
+            out.append(PeriodReport(label, start, end, _with_buckets(view, complaint_buckets),
+                                    _with_buckets(everything,
+                                                  complaint_buckets + other_buckets)))
         return tuple(out)
 
     def report(self, config: BrandConfig, watermark_ms: int | None,
@@ -360,6 +405,7 @@ class AuditTally:
         empty = _Cell()
         brands = []
         all_complaints, all_others = [], []
+        slas = {key: config.policy_for(key).sla_ms for key in keys}
         for key in sorted(keys, key=brand_sort_key):
             policy = config.policy_for(key)
             platforms = by_brand.get(key, {})
@@ -369,11 +415,12 @@ class AuditTally:
                 cells = platforms[platform]
                 complaints, others = cells.get(True, empty), cells.get(False, empty)
                 rows.append(PlatformReport(platform, *_views(complaints, others, True,
-                                                             self.answered_ids)))
+                                                             self.answered_ids, policy.sla_ms)))
                 brand_complaints.append(complaints)
                 brand_others.append(others)
             complaints_view, everything = _views(_merged(brand_complaints),
-                                                 _merged(brand_others), False)
+                                                 _merged(brand_others), False,
+                                                 sla_ms=policy.sla_ms)
             all_complaints += brand_complaints
             all_others += brand_others
             hours, holidays = describe_hours(policy)
@@ -384,15 +431,19 @@ class AuditTally:
                 platforms=tuple(rows), complaints=complaints_view, all_inbound=everything,
                 due_soon_s=policy.due_soon_ms / 1000,
                 ignore_soon_s=policy.ignore_soon_ms / 1000,
-                hours=hours, holidays=holidays, periods=self._periods(key, starts),
+                hours=hours, holidays=holidays, periods=self._periods(key, starts, slas),
             ))
         complaints_view, everything = _views(_merged(all_complaints), _merged(all_others),
                                              False)
+        complaints_view = _with_buckets(complaints_view,
+                                        (b.complaints.first_response_vs_sla for b in brands))
+        everything = _with_buckets(everything, (b.all_inbound.first_response_vs_sla
+                                                for b in brands))
         return AuditReport(range_from_ms=self.range_from_ms, range_to_ms=self.range_to_ms,
                            watermark_ms=watermark_ms, brand_filter=self.brand_filter,
                            brands=tuple(brands), complaints=complaints_view,
                            all_inbound=everything, by=self.by,
-                           periods=self._periods(None, starts),
+                           periods=self._periods(None, starts, slas),
                            with_answered_ids=self.answered_ids, provenance=provenance)
 
 
@@ -433,6 +484,8 @@ def _view_dict(v: ViewCounts, with_ids: bool) -> dict[str, Any]:
     out["reach"] = {"ignored_authors": v.reach_authors,
                     "with_known_followers": v.reach_authors_known,
                     "followers": v.reach_followers}
+    out["first_response_vs_sla"] = dict(zip(SLA_BUCKET_KEYS, v.first_response_vs_sla,
+                                            strict=True))
     if with_ids:
         out["ignored_ids"] = list(v.ignored_ids)
         out["answered_late_ids"] = list(v.answered_late_ids)
@@ -535,6 +588,7 @@ _CSV_COLUMNS = (
     "first_response_median_s", "first_response_p90_s", "reach_ignored_authors",
     "reach_with_known_followers", "reach_followers", "ignored_ids", "answered_late_ids",
     "open_ids", "answered_ids",
+    *(f"first_response_sla_{key}" for key in SLA_BUCKET_KEYS),
 )
 
 
@@ -558,7 +612,8 @@ def _render_csv(report: AuditReport) -> str:
                          _num(v.ignored_share, 4), _num(v.first_response_median_s, 3),
                          _num(v.first_response_p90_s, 3), v.reach_authors,
                          v.reach_authors_known, v.reach_followers, " ".join(v.ignored_ids),
-                         " ".join(v.answered_late_ids), " ".join(v.open_ids), answered])
+                         " ".join(v.answered_late_ids), " ".join(v.open_ids), answered,
+                         *v.first_response_vs_sla])
 
     whole = ["*", "", ""]
 
@@ -625,6 +680,15 @@ def _md_reach(label: str, v: ViewCounts) -> str:
             f"{v.reach_followers} followers in all.")
 
 
+SLA_BUCKET_LABELS = ("≤25%", "≤50%", "≤100%", "≤200%", ">200%")
+
+
+def _md_sla(label: str, v: ViewCounts) -> str:
+    counts = ", ".join(f"{name} {n}" for name, n in zip(SLA_BUCKET_LABELS,
+                                                         v.first_response_vs_sla, strict=True))
+    return f"- First responses to {label} against the SLA: {counts}."
+
+
 def _render_md(report: AuditReport) -> str:
     lines = ["# mentionwatch audit", ""]
     lines.append(f"- Range (event time, from inclusive, to exclusive): "
@@ -635,6 +699,9 @@ def _render_md(report: AuditReport) -> str:
     lines.append("- \"ignored\" includes mentions answered after the ignore deadline (also counted "
                  "as \"answered late\"); ignored share = ignored / decided, — when nothing is "
                  "decided.")
+    lines.append("- First responses against the SLA: each first response time (answered and "
+                 "answered late; calendar time) as a share of its brand's SLA, in buckets "
+                 "(≤ includes the bound).")
     if report.by is not None:
         lines.append(f"- Periods: by {report.by} of the mentions' creation (UTC; weeks are ISO "
                      "weeks from Monday), each decided with every record of the report.")
@@ -644,7 +711,9 @@ def _render_md(report: AuditReport) -> str:
         lines += [f"- {_md_cell(key)}: {_md_cell(value) or '—'}" for key, value in provenance]
     lines += ["", "## All brands", "", _MD_HEADER,
               _md_row("*", "complaints", report.complaints),
-              _md_row("*", "all inbound", report.all_inbound)]
+              _md_row("*", "all inbound", report.all_inbound),
+              "", _md_sla("complaints", report.complaints),
+              _md_sla("inbound mentions", report.all_inbound)]
     lines += _md_periods("### All brands per period", report.periods)
     for b in report.brands:
         flag = "" if b.configured else " — **unconfigured** (default SLA and deadline)"
@@ -664,7 +733,9 @@ def _render_md(report: AuditReport) -> str:
         lines.append(_md_row("*", "complaints", b.complaints))
         lines.append(_md_row("*", "all inbound", b.all_inbound))
         lines += ["", _md_reach("complaints", b.complaints),
-                  _md_reach("inbound mentions", b.all_inbound)]
+                  _md_reach("inbound mentions", b.all_inbound),
+                  _md_sla("complaints", b.complaints),
+                  _md_sla("inbound mentions", b.all_inbound)]
         lines += _md_periods(f"### {_md_cell(b.display_name)} per period", b.periods)
         for p in b.platforms:
             for view, v in (("complaints", p.complaints), ("all inbound", p.all_inbound)):
@@ -678,11 +749,15 @@ def _render_md(report: AuditReport) -> str:
 
 
 def render_report(report: AuditReport, fmt: Format | str) -> str:
-    """json, csv or md; byte-identical for the same report."""
+    """json, csv, md or html; byte-identical for the same report."""
     if fmt == "json":
         return orjson.dumps(report_to_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n"
     if fmt == "csv":
         return _render_csv(report)
     if fmt == "md":
         return _render_md(report)
-    raise ValueError(f"unknown report format {fmt!r} (json, csv or md)")
+    if fmt == "html":
+        from streams.audit_html import render_html  # it imports this module
+
+        return render_html(report)
+    raise ValueError(f"unknown report format {fmt!r} (json, csv, md or html)")

@@ -91,6 +91,9 @@ def test_counts_per_brand_platform_and_view() -> None:
         "ignored_ids": ["3", "10"],  # numeric order
         "answered_late_ids": ["3"], "open_ids": ["4", "5"],  # no answered ids unless asked
         "reach": {"ignored_authors": 1, "with_known_followers": 0, "followers": 0},
+        # against db's SLA (3600 s): 60 and 600 s within 25% of it, 100000 s beyond 200%
+        "first_response_vs_sla": {"le_25pct": 2, "le_50pct": 0, "le_100pct": 0,
+                                  "le_200pct": 0, "gt_200pct": 1},
     }
     assert tw["all_inbound"]["inbound"] == 8
     assert tw["all_inbound"]["ignored_ids"] == ["3", "7", "10"]
