@@ -164,7 +164,7 @@ def _share_chart(figure_id: str, brand: str, name: str, rows: Sequence[PeriodRep
     one pair of bars: the whole range."""
     points: list[tuple[str, str, ViewCounts, ViewCounts]] = [
         (p.period, p.period, p.complaints, p.all_inbound) for p in rows]
-    if by is None or not points:
+    if by is None:
         points = [("*", "whole range", *whole)]
     group, bar, left, top, plot_h = 52, 18, 48, 30, 170
     width = max(360, left + group * len(points) + 20)
@@ -203,6 +203,8 @@ def _share_chart(figure_id: str, brand: str, name: str, rows: Sequence[PeriodRep
                  extra=f' transform="rotate(-35 {cx:g} {base + 14:g})"')
     if by is None:
         svg.text(left, height - 6, "Charts by period need --by day, week or month.", size=11)
+    elif not points:
+        svg.text(left + 8, base - plot_h / 2, "No period: no mention in this range.", size=12)
     return svg.done()
 
 

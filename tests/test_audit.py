@@ -129,7 +129,7 @@ def test_range_and_brand_filter() -> None:
     assert [(b["brand"], b["configured"]) for b in report["brands"]] == [("ghost", False)]
 
 
-@pytest.mark.parametrize("fmt", ["json", "csv", "md"])
+@pytest.mark.parametrize("fmt", ["json", "csv", "md", "html"])
 def test_rendering_is_byte_identical_whatever_the_input_order(fmt: str) -> None:
     outputs = set()
     for seed in range(5):

@@ -168,7 +168,7 @@ def test_period_sums_equal_the_whole_range(twcs_statuses: Any, by: str) -> None:
 def test_period_reports_are_byte_identical_whatever_the_order_or_the_shards(
         twcs_statuses: Any) -> None:
     statuses, watermark, followers = twcs_statuses
-    for fmt in ("json", "csv", "md"):
+    for fmt in ("json", "csv", "md", "html"):
         outputs = set()
         for seed in range(3):
             shuffled = statuses[:]

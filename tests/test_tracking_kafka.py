@@ -313,7 +313,7 @@ def test_replay_report_does_not_depend_on_the_number_of_processes(stack: Stack,
             assert {k: records[k] for k in said} == said
         # Periods and every id, in every format.
         for by in ("week", "day"):
-            for fmt in ("json", "csv", "md"):
+            for fmt in ("json", "csv", "md", "html"):
                 out = tmp_path / f"replay-{workers}-{by}.{fmt}"
                 rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01",
                            "--format", fmt, "--output", str(out), "--no-progress", "--workers",
