@@ -426,7 +426,10 @@ def _ids(b: BrandReport) -> str:
                 out.append(f'<p class="ids" data-ids="{_e(name)}"><strong>{name} '
                            f"({len(ids)}):</strong> {codes}</p>")
     if not out:
-        return '<p class="note">No mention of this brand in the range.</p>'
+        return ('<p class="note">No ignored, answered-late or open mention'
+                + ("" if b.platforms else " (no mention of this brand in the range)") + "."
+                + ("" if any(p.all_inbound.answered_ids is not None for p in b.platforms)
+                   else " Answered ids are listed with --with-answered-ids.") + "</p>")
     return "".join(out)
 
 
