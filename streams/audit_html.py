@@ -288,9 +288,11 @@ def _sla_chart(figure_id: str, brand: str, name: str, complaints: ViewCounts,
         for j, (view, view_name) in enumerate(VIEWS):
             n = counts[view][i]
             h = plot_h * n / scale_top
-            svg.mark(x0 + j * (bar + 4), base - h, bar, h, VIEW_COLOURS[view], brand=brand,
+            x = x0 + j * (bar + 4)
+            svg.mark(x, base - h, bar, h, VIEW_COLOURS[view], brand=brand,
                      view=view, key=key, value=str(n),
                      title=f"{view_name}: {n} first responses {labels[i]} of the SLA")
+            svg.text(x + bar / 2, base - h - 3, str(n), anchor="middle", size=10)
         svg.text(left + i * group + group / 2, base + 16, labels[i], anchor="middle", size=10)
     x = left + 3 * group  # between "≤100%" and "≤200%": the SLA itself
     svg.add(f'<line class="sla" x1="{x}" x2="{x}" y1="{top - 4}" y2="{base}" stroke="#000" '
@@ -389,9 +391,11 @@ def _facts(report: AuditReport) -> str:
     classifier = _get(prov, "classifier", "name")
     if classifier is not None:
         facts.append(("Classifier", str(classifier)))
+    origin = _get(prov, "brand_configuration", "from")
     configuration = _get(prov, "brand_configuration", "sha256")
-    if configuration is not None:
-        facts.append(("Brand configuration", f"sha256 {configuration}"))
+    if origin is not None or configuration is not None:
+        facts.append(("Brand configuration", "; ".join(
+            str(x) for x in (origin, configuration and f"sha256 {configuration}") if x)))
     facts.append(("Answered ids", "listed" if report.with_answered_ids
                   else "not listed (--with-answered-ids lists them)"))
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
