@@ -293,14 +293,17 @@ def source_mastodon(instance: str, account: str, name: str, streaming_url: str |
 @click.option("--with-answered-ids", is_flag=True,
               help="Also list the ids of the mentions answered in time (ignored, answered-late "
               "and open ids are always listed).")
+@click.option("--brands-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Judge every mention with this brands file instead of the configurations "
+              "the workers recorded (each mention judged with the one in force when it was "
+              "created); the report names it as an override.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None, source: str,
            workers: int | None, by: str | None, with_answered_ids: bool,
-           no_progress: bool) -> None:
+           brands_file: Path | None, no_progress: bool) -> None:
     """Audit an event-time range: the same core as the live workers, judged by the event-time
     watermark only, so the same records always give the same report."""
-    from agents.replay import ReplayError, parse_time, run_replay
-    from agents.worker import load_brand_config
+    from agents.replay import ReplayError, judging_configuration, parse_time, run_replay
     from streams.classification import get_classifier
 
     settings = _settings()
@@ -310,17 +313,17 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         raise click.BadParameter(str(exc)) from None
     if to_ms <= from_ms:
         raise click.BadParameter("--to must be after --from")
-    try:
-        config = load_brand_config(settings)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
     try:
-        report, stats = run_replay(settings, config, classifier, settings.classifier,
+        judging = judging_configuration(settings, brands_file, from_ms, to_ms)
+        if judging.note:
+            click.echo(f"Note: {judging.note}", err=True)
+        report, stats = run_replay(settings, judging.config, classifier, settings.classifier,
                                    from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
                                    progress=not no_progress, source=source, workers=workers,
-                                   by=by, answered_ids=with_answered_ids)
-    except ReplayError as exc:
+                                   by=by, answered_ids=with_answered_ids,
+                                   configuration=judging.provenance)
+    except (ConfigError, ReplayError) as exc:
         raise click.ClickException(str(exc)) from None
     if output is None:
         click.echo(report, nl=False)

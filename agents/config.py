@@ -205,6 +205,7 @@ class Settings:
     topic_rerouted: str = "mentionwatch.rerouted"
     topic_deletions: str = "mentions.deletions"
     topic_source_cursors: str = "mentionwatch.sources"
+    topic_brand_config: str = "mentionwatch.config"
     app_id: str = "mentionwatch"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -325,6 +326,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         topic_rerouted=prefix + "mentionwatch.rerouted",
         topic_deletions=prefix + "mentions.deletions",
         topic_source_cursors=prefix + "mentionwatch.sources",
+        topic_brand_config=prefix + "mentionwatch.config",
         bootstrap_servers=env.get("MENTIONWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         home=Path(env.get("MENTIONWATCH_HOME", ".mentionwatch")),
         partitions=_int(env, "MENTIONWATCH_PARTITIONS", 6, minimum=1),

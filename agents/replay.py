@@ -12,16 +12,24 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from agents.brand_versions import BUILT_IN_DEFAULT, mentionwatch_version
 from agents.config import Settings
 from agents.kafka_clients import confluent_security, is_auth_failure
-from schemas.codec import DecodeError, decode_mention, decode_tracking_record, parse_rfc3339_ms
+from schemas.codec import (
+    DecodeError,
+    decode_mention,
+    decode_tracking_record,
+    format_rfc3339_ms,
+    parse_rfc3339_ms,
+)
 from streams.audit import AuditTally, render_report
+from streams.brand_versions import ConfigTimeline, ConfigVersion, versions_in_force
 from streams.brands import BrandConfig, brand_config_sha256
 from streams.classification import Classifier
 from streams.enrich import UnroutableMention, enrich
@@ -54,6 +62,87 @@ def parse_time(value: str) -> int:
 
 class ReplayError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class JudgingConfiguration:
+    """The brand configuration a replay judges with, and what its report says of it."""
+
+    config: BrandConfig
+    provenance: dict[str, Any]
+    note: str | None = None  # said on stderr (a brands file in the environment left unused)
+
+
+def _version_entry(version: ConfigVersion | None, sha256: str, source: str,
+                   config: BrandConfig) -> dict[str, Any]:
+    return {
+        "sha256": sha256,
+        "effective_at": None if version is None else format_rfc3339_ms(version.effective_ms),
+        "source": source,
+        "brands": {key: {"sla_s": p.sla_ms / 1000, "ignore_after_s": p.ignore_after_ms / 1000,
+                         "timezone": p.timezone, "business_hours": p.calendar is not None}
+                   for key, p in sorted(config.brands.items(), key=lambda kv: kv[0].casefold())},
+    }
+
+
+def judging_configuration(settings: Settings, override: Path | None, from_ms: int, to_ms: int
+                          ) -> JudgingConfiguration:
+    """By default the configurations the workers recorded (each mention judged with the
+    version in force when it was created); `override` (--brands-file) instead judges every
+    mention with that file, reported as an override. Without recorded configurations (a
+    deployment from before they were recorded): MENTIONWATCH_BRANDS_FILE or the built-in
+    default, and the report says so. Raises ConfigError or ReplayError."""
+    from agents.brand_versions import (
+        BrandsFile,
+        RecordedConfigError,
+        read_brands_file,
+        recorded_versions,
+    )
+
+    def single(brands: BrandsFile, origin: str) -> JudgingConfiguration:
+        sha = brand_config_sha256(brands.config)
+        return JudgingConfiguration(brands.config, {
+            "from": origin, "sha256": sha, "file": None if brands.text is None else brands.source,
+            "brands": len(brands.config.brands), "topic": settings.topic_brand_config,
+            "versions": [_version_entry(None, sha, brands.source, brands.config)]})
+
+    if override is not None:
+        return single(read_brands_file(replace(settings, brands_file=override)),
+                      "override (--brands-file): every mention judged with this file")
+    from kafka.errors import KafkaError
+
+    from agents.topics import KafkaAuthError
+
+    try:
+        versions = recorded_versions(settings)
+    except RecordedConfigError as exc:
+        raise ReplayError(str(exc)) from None
+    except KafkaAuthError as exc:
+        raise ReplayError(f"cannot read the topics of the broker: {exc}") from None
+    except KafkaError as exc:
+        raise ReplayError(f"cannot read the topics of the broker (broker "
+                          f"{settings.bootstrap_servers}; {type(exc).__name__}: {exc})") from None
+    if not versions:
+        where = (f"{settings.topic_brand_config} does not exist" if versions is None
+                 else f"nothing recorded on {settings.topic_brand_config}")
+        origin = ("MENTIONWATCH_BRANDS_FILE" if settings.brands_file is not None
+                  else "built-in default (MENTIONWATCH_BRANDS_FILE not set)")
+        return single(read_brands_file(settings), f"{origin}; {where}")
+    in_force = versions_in_force(versions, from_ms, to_ms)
+    timeline = ConfigTimeline.of(in_force)
+    note = None
+    if settings.brands_file is not None:
+        note = (f"MENTIONWATCH_BRANDS_FILE ({settings.brands_file}) is not used: the replay "
+                "judges with the configurations the workers recorded (--brands-file overrides)")
+    only = in_force[0] if len(in_force) == 1 else None
+    return JudgingConfiguration(timeline, {
+        "from": "recorded by the workers: each mention judged with the version in force when "
+                "it was created",
+        "sha256": None if only is None else only.sha256,
+        "file": None if only is None or only.source == BUILT_IN_DEFAULT else only.source,
+        "brands": len(timeline.brands), "topic": settings.topic_brand_config,
+        "versions": [_version_entry(v, v.sha256, v.source, v.config) for v in in_force]},
+        note)
 
 
 @dataclass
@@ -597,12 +686,14 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
                classifier_name: str, *, from_ms: int, to_ms: int, brand: str | None,
                fmt: str, progress: bool = True, source: str = "raw",
                workers: int | None = None, by: str | None = None,
-               answered_ids: bool = False) -> tuple[str, ReplayStats]:
+               answered_ids: bool = False, configuration: dict[str, Any] | None = None
+               ) -> tuple[str, ReplayStats]:
     """source "raw": the audit record, classified again by the configured classifier;
     "enriched": the classification the live workers recorded (no classifier run: fast).
     workers: processes sharing the partitions (default: one per CPU); the report doesn't
     depend on it. by: day, week or month: figures per period too. answered_ids: list the ids
-    answered in time as well."""
+    answered in time as well. configuration: what the report says of `config`
+    (judging_configuration's provenance; default: as of MENTIONWATCH_BRANDS_FILE)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     if workers is not None and workers < 1:
@@ -634,18 +725,10 @@ def run_replay(settings: Settings, config: BrandConfig, classifier: Classifier,
     # Judged at the watermark of the range's records, once: the statuses depend on the set of
     # posts and that instant alone.
     report = tally.report(config, watermark,
-                          replay_provenance(settings, config, job, stats, partitions))
+                          replay_provenance(settings, config, job, stats, partitions,
+                                            configuration))
     stats.seconds = time.monotonic() - started
     return render_report(report, fmt), stats
-
-
-def mentionwatch_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mentionwatch")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 _CLASSIFICATION_DIR = Path(__file__).resolve().parents[1] / "streams" / "classification"
@@ -665,7 +748,8 @@ def lexicon_model_sha256() -> str:
 
 
 def replay_provenance(settings: Settings, config: BrandConfig, job: _Job, stats: ReplayStats,
-                      partitions: list[int]) -> dict[str, Any]:
+                      partitions: list[int], configuration: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
     """Where a report's figures come from. Nothing in it depends on the number of processes
     or on the time the replay ran: the report stays byte-identical."""
     names = sorted(stats.classifiers)
@@ -704,7 +788,7 @@ def replay_provenance(settings: Settings, config: BrandConfig, job: _Job, stats:
             "unattributed": stats.unattributed,  # brand posts replying to nobody
         },
         "classifier": classifier,
-        "brand_configuration": {
+        "brand_configuration": configuration or {
             "sha256": brand_config_sha256(config),
             "from": "MENTIONWATCH_BRANDS_FILE" if brands_file is not None
                     else "built-in default (MENTIONWATCH_BRANDS_FILE not set)",

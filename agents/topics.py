@@ -77,6 +77,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # newest position of every source is kept for good and nothing else.
         TopicSpec(settings.topic_source_cursors,
                   {"cleanup.policy": "compact", "retention.ms": "-1", **isr}, isr_source),
+        # The brand configurations the workers ran with (brand_config.v1), one key per
+        # version: compacted and kept for good, so an audit of any period judges each mention
+        # with the configuration in force for it (agents/brand_versions.py).
+        TopicSpec(settings.topic_brand_config,
+                  {"cleanup.policy": "compact", "retention.ms": "-1", **isr}, isr_source),
     ]
 
 

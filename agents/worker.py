@@ -6,12 +6,8 @@ import logging
 
 from agents.config import ConfigError, Settings
 from agents.metrics import Metrics
-from streams.brands import (
-    BrandConfig,
-    BrandConfigError,
-    default_brand_config,
-    parse_brand_config,
-)
+from schemas.codec import format_rfc3339_ms
+from streams.brands import BrandConfig
 from streams.classification import get_classifier
 
 # Repeated log messages (a reconnect loop with the broker down) once per this many seconds.
@@ -21,23 +17,17 @@ LOG_REPEAT_INTERVAL_S = 30.0
 def load_brand_config(settings: Settings) -> BrandConfig:
     """The brands file's configuration (or the default). Raises ConfigError, naming the file,
     for one that can't be read or isn't valid."""
-    if settings.brands_file is None:
-        return default_brand_config()
-    path = settings.brands_file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"MENTIONWATCH_BRANDS_FILE={path}: {exc.strerror}") from None
-    try:
-        return parse_brand_config(text, source=str(path))
-    except BrandConfigError as exc:
-        raise ConfigError(str(exc)) from None
+    from agents.brand_versions import read_brands_file
+
+    return read_brands_file(settings).config
 
 
-def build_pipeline(settings: Settings):  # type: ignore[no-untyped-def]
+def build_pipeline(settings: Settings,  # type: ignore[no-untyped-def]
+                   brands: BrandConfig | None = None):
     from agents.app import Pipeline
 
-    brands = load_brand_config(settings)
+    if brands is None:
+        brands = load_brand_config(settings)
     metrics = Metrics(brands.brands.keys(), settings.platforms, settings.public_url)
     classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
     return Pipeline(settings=settings, brands=brands, classifier=classifier,
@@ -67,6 +57,11 @@ def run_worker(settings: Settings) -> None:
     installation or another running worker; ends with faust's SystemExit otherwise."""
     from prometheus_client import start_http_server
 
+    from agents.brand_versions import (
+        mentionwatch_version,
+        read_brands_file,
+        record_brand_config,
+    )
     from agents.lifecycle import GracefulWorker, SignalGate, StopRequested, StopWatchdog
     from agents.log_limits import RepeatLimiter
     from agents.state_dir import open_state_dir
@@ -87,7 +82,13 @@ def run_worker(settings: Settings) -> None:
         state = open_state_dir(settings)  # before faust opens any table
         for line in ensure_topics(settings):
             log.info("topic %s", line)
-        pipeline = build_pipeline(settings)
+        brands = read_brands_file(settings)
+        recorded = record_brand_config(settings, brands, mentionwatch_version())
+        if recorded is not None:
+            log.info("brand configuration %s (%s) recorded on %s, in force from %s",
+                     recorded.sha256[:12], brands.source, settings.topic_brand_config,
+                     format_rfc3339_ms(recorded.effective_ms))
+        pipeline = build_pipeline(settings, brands.config)
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr=settings.metrics_host,
                               registry=pipeline.metrics.registry)

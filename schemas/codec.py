@@ -75,6 +75,12 @@ def parse_rfc3339_ms(value: str) -> int:
     return _epoch_ms(datetime.fromisoformat(text))
 
 
+def format_rfc3339_ms(ms: int) -> str:
+    """Epoch milliseconds → RFC 3339 in UTC with milliseconds ("2026-12-03T15:04:05.123Z")."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
 def _epoch_ms(moment: datetime) -> int:
     """An aware datetime → epoch ms, floored. Integer arithmetic: no float rounding in event
     times (audits must be exact)."""
@@ -446,3 +452,59 @@ def decode_source_cursor(data: bytes) -> SourceCursor:
         raise _fail("$.recent_ids", "must be a list of strings")
     return SourceCursor(obj["source"], obj["platform"], obj["position"], offsets,
                         tuple(obj["recent_ids"]), obj["saved_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedBrandConfig:
+    """A brand configuration a worker ran with (brand_config.v1.json, on the compacted
+    configuration topic): in force from `effective_at` until the next one. `toml` is the brands
+    file's text (None: the built-in default, no file); `sha256` is the hash of the parsed
+    configuration (streams.brands.brand_config_sha256), which replay checks on reading."""
+
+    effective_ms: int
+    sha256: str
+    source: str
+    toml: str | None
+    mentionwatch_version: str
+
+    @property
+    def key(self) -> bytes:
+        """One key per version (compaction keeps every version, and a repeat of the same
+        record only once)."""
+        return f"{self.effective_ms:013d}:{self.sha256}".encode()
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def encode_brand_config(record: RecordedBrandConfig) -> bytes:
+    return orjson.dumps({
+        "schema_version": SCHEMA_VERSION,
+        "effective_at": format_rfc3339_ms(record.effective_ms),
+        "effective_ms": record.effective_ms, "sha256": record.sha256, "source": record.source,
+        "toml": record.toml, "mentionwatch_version": record.mentionwatch_version})
+
+
+def decode_brand_config(data: bytes) -> RecordedBrandConfig:
+    """Raises DecodeError naming the field (a record from a newer version, or damaged)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("not_json", f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise _fail("$", "must be an object")
+    if obj.get("schema_version") != SCHEMA_VERSION:
+        raise _fail("$.schema_version", f"{obj.get('schema_version')!r} is not 1",
+                    "unknown_schema_version")
+    for key, kinds in (("effective_at", (str,)), ("effective_ms", (int,)), ("sha256", (str,)),
+                       ("source", (str,)), ("toml", (str, type(None))),
+                       ("mentionwatch_version", (str,))):
+        value = obj.get(key)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise _fail(f"$.{key}", "missing or of the wrong type")
+    if obj["effective_ms"] < 0:
+        raise _fail("$.effective_ms", "must not be negative")
+    if not _SHA256.match(obj["sha256"]):
+        raise _fail("$.sha256", "must be 64 lower-case hex digits")
+    return RecordedBrandConfig(obj["effective_ms"], obj["sha256"], obj["source"], obj["toml"],
+                               obj["mentionwatch_version"])

@@ -160,7 +160,11 @@ class BrandConfig:
     default_due_soon_ms: int = DEFAULT_DUE_SOON_MS
     default_ignore_soon_ms: int = DEFAULT_IGNORE_SOON_MS
 
-    def policy_for(self, brand_key: str) -> BrandPolicy:
+    # The methods below take the instant a mention was created (`at_ms`): one BrandConfig is
+    # the same at every instant; a ConfigTimeline (streams/brand_versions.py) answers with the
+    # version that was in force then.
+
+    def policy_for(self, brand_key: str, at_ms: int | None = None) -> BrandPolicy:
         """The brand's policy; an unknown key gets the defaults with ``configured=False``."""
         policy = self.brands.get(brand_key)
         if policy is not None:
@@ -172,7 +176,7 @@ class BrandConfig:
                            ignore_soon_ms=lead_time_ms(self.default_ignore_soon_ms,
                                                        self.default_ignore_after_ms))
 
-    def warning_budgets(self, brand_key: str) -> tuple[int, int]:
+    def warning_budgets(self, brand_key: str, at_ms: int | None = None) -> tuple[int, int]:
         """The business-time budgets after which the brand's complaints are due soon (SLA less
         its lead) and ignore soon (ignore deadline less its lead)."""
         policy = self.brands.get(brand_key)
@@ -183,14 +187,15 @@ class BrandConfig:
         return (policy.sla_ms - policy.due_soon_ms,
                 policy.ignore_after_ms - policy.ignore_soon_ms)
 
-    def budgets(self, brand_key: str) -> tuple[int, int, BusinessCalendar | None]:
+    def budgets(self, brand_key: str, at_ms: int | None = None
+                ) -> tuple[int, int, BusinessCalendar | None]:
         """(sla_ms, ignore_after_ms, calendar) for the brand: the hot-path view of policy_for."""
         policy = self.brands.get(brand_key)
         if policy is None:
             return self.default_sla_ms, self.default_ignore_after_ms, None
         return policy.sla_ms, policy.ignore_after_ms, policy.calendar
 
-    def is_brand_account(self, brand_key: str, handle: str) -> bool:
+    def is_brand_account(self, brand_key: str, handle: str, at_ms: int | None = None) -> bool:
         policy = self.brands.get(brand_key)
         return policy is not None and policy.is_account(handle)
 

@@ -192,7 +192,7 @@ _NO_DETAILS: tuple[None, None, None, None] = (None, None, None, None)
 
 def entry_of(c: OpenComplaint, config: BrandConfig) -> QueueEntry:
     st = c.status
-    sla, ignore_after, cal = config.budgets(st.brand)
+    sla, ignore_after, cal = config.budgets(st.brand, st.created_at_ms)
     created, now = st.created_at_ms, c.now_ms
     age = business_elapsed_ms(created, now, cal) if now > created else 0
     sla_deadline, _ = business_deadlines_ms(created, sla, cal)
@@ -217,7 +217,7 @@ def ordered(cap: Capture, config: BrandConfig) -> list[OpenComplaint]:
     request for the first few builds only those)."""
     def key(c: OpenComplaint) -> tuple[bool, int, str, str]:
         st = c.status
-        sla, _, cal = config.budgets(st.brand)
+        sla, _, cal = config.budgets(st.brand, st.created_at_ms)
         deadline, _ = business_deadlines_ms(st.created_at_ms, sla, cal)
         return (not st.overdue, deadline, st.mention_id, st.platform)
 

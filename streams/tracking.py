@@ -126,7 +126,7 @@ def make_post(id: str, platform: str, brand: str, author_id: str, author_handle:
     their order, then the brand config. ``is_brand`` is what the record says of its author; the
     post is the brand's also when its author is one of the brand's configured accounts, and the
     brand's own posts are never complaints (SEMANTICS) and carry no details."""
-    is_brand = is_brand or config.is_brand_account(brand, author_handle)
+    is_brand = is_brand or config.is_brand_account(brand, author_handle, created_at_ms)
     return build_tuple(Post, (id, platform, brand, author_id, author_handle, is_brand,
                               created_at_ms, in_reply_to, in_reply_to_author_id,
                               conversation_id, complaint and not is_brand,
@@ -410,8 +410,8 @@ def _items(state: ThreadState, config: BrandConfig) -> list[_Item]:
     for pid, rec in state.posts.items():
         if rec.is_brand:
             continue
-        sla, ignore_after, cal = config.budgets(rec.brand)
-        due_soon_budget, ignore_soon_budget = config.warning_budgets(rec.brand)
+        sla, ignore_after, cal = config.budgets(rec.brand, rec.created_ms)
+        due_soon_budget, ignore_soon_budget = config.warning_budgets(rec.brand, rec.created_ms)
         sla_deadline, overdue_from = business_deadlines_ms(rec.created_ms, sla, cal)
         ignore_deadline, ignored_from = business_deadlines_ms(rec.created_ms, ignore_after, cal)
         due_soon_at, due_soon_from = business_deadlines_ms(rec.created_ms, due_soon_budget, cal)
@@ -707,7 +707,7 @@ def unanswered_business_age_ms(status: ItemStatus, config: BrandConfig, now_ms: 
     """Business age of an open item at now (0 for decided items): for alerts and dashboards."""
     if status.status != "open":
         return 0
-    _, _, cal = config.budgets(status.brand)
+    _, _, cal = config.budgets(status.brand, status.created_at_ms)
     return business_elapsed_ms(status.created_at_ms, now_ms, cal)
 
 
@@ -717,7 +717,7 @@ def answered_within_sla(t: Transition, config: BrandConfig) -> bool:
     never overdue. The same deadline as the rules (_view); False for every other kind."""
     if t.kind != "answered":
         return False
-    sla, _, cal = config.budgets(t.brand)
+    sla, _, cal = config.budgets(t.brand, t.mention_created_at_ms)
     _, overdue_from = business_deadlines_ms(t.mention_created_at_ms, sla, cal)
     return t.at_ms < overdue_from
 

@@ -36,7 +36,9 @@ def test_every_topic_gets_min_insync_and_its_retention_from_the_settings() -> No
         "p.mentionwatch.rerouted": str(7 * DAY_MS),
         "p.mentions.deletions": "-1",  # as long as the mentions whose text they hide
         "p.mentionwatch.sources": "-1",  # compacted: the newest cursor per source, for good
+        "p.mentionwatch.config": "-1",  # compacted: every recorded brand configuration
     }
+    assert specs["p.mentionwatch.config"]["cleanup.policy"] == "compact"
     assert specs["p.mentionwatch.sources"]["cleanup.policy"] == "compact"
     assert {config["min.insync.replicas"] for config in specs.values()} == {"2"}
     assert specs["p.mentions.raw"]["message.timestamp.after.max.ms"] == "300000"

@@ -146,12 +146,18 @@ def _stderr_counts(stderr: str) -> dict[str, int]:
 
 def _replay_decided(stack: Stack, tmp_path: Path, source: str = "raw"
                     ) -> dict[tuple[str, str], int]:
+    """The replay's decided counts. No brands file: the replay judges with the configuration
+    the workers (started with DEMO_BRANDS) recorded, and must agree with them (issue 17)."""
     out = tmp_path / f"replay-{source}.json"
     rep = _cli(stack, "replay", "--from", "2026-01-01", "--to", "2030-01-01", "--format",
                "json", "--output", str(out), "--no-progress", "--source", source,
-               env={"MENTIONWATCH_BRANDS_FILE": str(DEMO_BRANDS)})
+               env={"MENTIONWATCH_BRANDS_FILE": ""})
     assert rep.returncode == 0, rep.stderr
     report = json.loads(out.read_text())
+    configuration = report["provenance"]["brand_configuration"]
+    assert configuration["from"].startswith("recorded by the workers"), configuration
+    assert [v["source"] for v in configuration["versions"]] == [str(DEMO_BRANDS)]
+    assert configuration["file"] == str(DEMO_BRANDS)
     global LAST_REPLAY_IGNORED
     LAST_REPLAY_IGNORED = {i for b in report["brands"] for p in b["platforms"]
                            for i in p["all_inbound"]["ignored_ids"]}
