@@ -1,0 +1,576 @@
+"""A trained sentiment/complaint/relevance model on top of the lexicon (pure: no I/O, no clock).
+
+Features of a text: the lexicon's two scores and a few cheap text-level signals (dense), and
+word uni-/bigrams and character n-grams of the words (sparse, binary, each group scaled to unit
+length). One linear model per task: multinomial logistic regression for the sentiment
+(negative/neutral/positive), binary logistic regression for complaint and relevance, each only
+when the labels have it. Fitted by SGD with L2 regularisation in a fixed order (seeded
+shuffles), so the same examples and settings always give the same model, byte for byte.
+
+A model is data, not code: :meth:`TrainedModel.to_bytes` gives canonical JSON with its format,
+version, feature settings, weights, training metadata and the sha256 of everything else;
+:func:`load_model` checks all of them (unknown keys included) before building the classifier.
+The shell reads the file; this module only parses bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import LexiconClassifier, default_classifier
+from .types import SENTIMENTS, Classification, Classifier
+
+FORMAT = "mentionwatch-classifier-model"
+FORMAT_VERSION = 1
+TASKS: tuple[str, ...] = ("sentiment", "complaint", "relevant")
+DENSE_FEATURES: tuple[str, ...] = (
+    "bias", "lexicon_sentiment", "lexicon_complaint", "lexicon_complaint_logit",
+    "lexicon_negative", "lexicon_positive", "addressed", "question", "exclamation", "log_words",
+)
+_DOCUMENT_KEYS = frozenset(
+    {"format", "format_version", "features", "vocabulary", "heads", "training", "sha256"}
+)
+_HEAD_KEYS = frozenset({"classes", "dense", "sparse"})
+
+
+# The complaint probability at which the model says "complaint": below 0.5 because a missed
+# complaint costs more than a false alarm to a care team, and because the cut that maximises F1
+# is half the F1 reached (Lipton et al. 2014: 0.3-0.45 for F1 of 0.6-0.9). complaint_score is
+# rescaled so that this cut is 0.5, the threshold every backend shares.
+COMPLAINT_CUT = 0.4
+
+
+def _rescale(p: float, cut: float) -> float:
+    """Piecewise-linear, monotone map of [0, 1] onto itself that sends ``cut`` to 0.5."""
+    if p < cut:
+        return 0.5 * p / cut
+    return 0.5 + 0.5 * (p - cut) / (1.0 - cut)
+
+
+class ModelError(ValueError):
+    """A model file that can't be used (not JSON, wrong format or version, tampered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSettings:
+    """What the sparse features are; stored in the model so prediction repeats it exactly."""
+
+    word_ngrams: int = 2  # 1: unigrams; 2: uni- and bigrams
+    char_min: int = 3  # character n-grams of each word padded with spaces, lengths char_min..max
+    char_max: int = 5
+    min_count: int = 2  # a feature seen in fewer training texts is dropped
+    max_tokens: int = 120  # long texts (news, forum posts): the first this many tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {"word_ngrams": self.word_ngrams, "char_min": self.char_min,
+                "char_max": self.char_max, "min_count": self.min_count,
+                "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSettings:
+        expected = set(cls().to_dict())
+        if not isinstance(data, Mapping) or set(data) != expected:
+            raise ModelError(f"features must have exactly the keys {sorted(expected)}")
+        values = {k: data[k] for k in expected}
+        if not all(type(v) is int and 0 <= v <= 1000 for v in values.values()):
+            raise ModelError("features: every setting must be a small non-negative integer")
+        settings = cls(**values)
+        if settings.word_ngrams not in (1, 2) or settings.char_min > settings.char_max:
+            raise ModelError("features: word_ngrams must be 1 or 2 and char_min <= char_max")
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSettings:
+    epochs: int = 12
+    l2: float = 2e-5
+    learning_rate: float = 0.5
+    seed: int = 16
+    balance: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledText:
+    """One training example; a label that is None is unknown (that task ignores it)."""
+
+    text: str
+    lang: str | None = None
+    sentiment: str | None = None
+    complaint: bool | None = None
+    relevant: bool | None = None
+    id: str | None = None
+
+
+# ------------------------------------------------------------------------------ features
+_TOKEN = re.compile(r"https?://\S+|www\.\S+|@\w+|#?\w+|[^\w\s]")
+
+
+def tokens(text: str, max_tokens: int) -> list[str]:
+    """Lower-cased tokens, @handles/URLs/numbers as placeholders, '#' dropped."""
+    out: list[str] = []
+    for tok in _TOKEN.findall(text.lower()):
+        c0 = tok[0]
+        if c0 == "@" and len(tok) > 1:
+            tok = "@user"
+        elif c0 == "#" and len(tok) > 1:
+            tok = tok[1:]
+        elif tok.startswith(("http", "www.")) and ("/" in tok or "." in tok):
+            tok = "<url>"
+        elif tok.isdigit():
+            tok = "<num>"
+        out.append(tok)
+        if len(out) >= max_tokens:
+            break
+    return out
+
+
+def sparse_features(text: str, settings: FeatureSettings) -> tuple[set[str], set[str]]:
+    """(word n-grams, character n-grams) of a text, as feature names."""
+    toks = tokens(text, settings.max_tokens)
+    words = set(toks)
+    if settings.word_ngrams >= 2:
+        words.update([f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)])
+    chars: set[str] = set()
+    lo, hi = settings.char_min, settings.char_max
+    for tok in set(toks):
+        if not tok[0].isalpha() or len(tok) < 2:
+            continue
+        padded = f" {tok} "
+        size = len(padded)
+        for n in range(lo, min(hi, size) + 1):
+            chars.update([padded[i:i + n] for i in range(size - n + 1)])
+    return words, chars
+
+
+def dense_features(text: str, lexicon: Classification) -> list[float]:
+    words = text.split()
+    stripped = text.lstrip()
+    return [
+        1.0,
+        lexicon.sentiment_score,
+        2.0 * lexicon.complaint_score - 1.0,
+        _logit(lexicon.complaint_score) / 4.0,
+        1.0 if lexicon.sentiment == "negative" else 0.0,
+        1.0 if lexicon.sentiment == "positive" else 0.0,
+        1.0 if stripped.startswith("@") else 0.0,
+        1.0 if "?" in text else 0.0,
+        1.0 if "!" in text else 0.0,
+        math.log1p(len(words)) / 4.0,
+    ]
+
+
+@dataclass(slots=True)
+class _Row:
+    words: list[int]
+    chars: list[int]
+    word_scale: float
+    char_scale: float
+    dense: list[float]
+
+
+def _row(words: Iterable[str], chars: Iterable[str], dense: list[float],
+         index: Mapping[str, int]) -> _Row:
+    get = index.get
+    w = sorted(i for i in map(get, words) if i is not None)
+    c = sorted(i for i in map(get, chars) if i is not None)
+    return _Row(w, c, 1.0 / math.sqrt(len(w)) if w else 0.0,
+                1.0 / math.sqrt(len(c)) if c else 0.0, dense)
+
+
+# ------------------------------------------------------------------------------ linear heads
+@dataclass(slots=True)
+class _Head:
+    """Weights of one task: one vector per class (binary tasks: one vector, for True)."""
+
+    classes: tuple[str, ...]
+    dense: list[list[float]]
+    sparse: list[list[float]]
+
+    @property
+    def binary(self) -> bool:
+        return len(self.dense) == 1
+
+    def scores(self, row: _Row) -> list[float]:
+        out: list[float] = []
+        for dense_w, sparse_w in zip(self.dense, self.sparse, strict=True):
+            get = sparse_w.__getitem__
+            z = sum(map(float.__mul__, dense_w, row.dense))
+            if row.words:
+                z += row.word_scale * sum(map(get, row.words))
+            if row.chars:
+                z += row.char_scale * sum(map(get, row.chars))
+            out.append(z)
+        return out
+
+    def probabilities(self, row: _Row) -> list[float]:
+        z = self.scores(row)
+        if self.binary:
+            return [_sigmoid(z[0])]
+        top = max(z)
+        exps = [math.exp(v - top) for v in z]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-6, max(1e-6, p))
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _fit_head(rows: Sequence[_Row], targets: Sequence[int], classes: tuple[str, ...],
+              binary: bool, n_sparse: int, settings: TrainingSettings,
+              class_weights: Sequence[float] | None = None) -> _Head:
+    """SGD on the log loss with L2 (Bottou's schedule, the regulariser applied lazily as a
+    scale of the sparse weights). ``targets``: class index, or 1/0 for a binary task."""
+    k = 1 if binary else len(classes)
+    n_dense = len(DENSE_FEATURES)
+    dense = [[0.0] * n_dense for _ in range(k)]
+    sparse = [[0.0] * n_sparse for _ in range(k)]
+    scale = 1.0
+    lam, eta0 = settings.l2, settings.learning_rate
+    order = list(range(len(rows)))
+    rng = random.Random(settings.seed)
+    step = 0
+    # The weights returned are the mean of the weights after each epoch of the second half
+    # (averaged SGD, Polyak & Juditsky 1992): steadier than the last iterate.
+    first_averaged = settings.epochs // 2
+    dense_sum = [[0.0] * n_dense for _ in range(k)]
+    sparse_sum = [[0.0] * n_sparse for _ in range(k)]
+    for epoch in range(settings.epochs):
+        rng.shuffle(order)
+        for i in order:
+            row, y = rows[i], targets[i]
+            eta = eta0 / (1.0 + eta0 * lam * step)
+            step += 1
+            scale *= 1.0 - eta * lam
+            if scale < 1e-6:  # fold the scale into the weights before it underflows
+                for vec in sparse:
+                    for j in range(n_sparse):
+                        vec[j] *= scale
+                scale = 1.0
+            zs: list[float] = []
+            for c in range(k):
+                get = sparse[c].__getitem__
+                z = sum(map(float.__mul__, dense[c], row.dense))
+                if row.words:
+                    z += scale * row.word_scale * sum(map(get, row.words))
+                if row.chars:
+                    z += scale * row.char_scale * sum(map(get, row.chars))
+                zs.append(z)
+            if binary:
+                errors = [float(y) - _sigmoid(zs[0])]
+            else:
+                top = max(zs)
+                exps = [math.exp(z - top) for z in zs]
+                total = sum(exps)
+                errors = [(1.0 if c == y else 0.0) - exps[c] / total for c in range(k)]
+            for c in range(k):
+                err = errors[c]
+                if -1e-3 < err < 1e-3:  # nothing to learn here: skip the costly update
+                    continue
+                g = eta * err * (class_weights[y] if class_weights else 1.0)
+                dvec = dense[c]
+                for j in range(n_dense):
+                    dvec[j] += g * row.dense[j]
+                vec = sparse[c]
+                gw = g * row.word_scale / scale
+                for j in row.words:
+                    vec[j] += gw
+                gc = g * row.char_scale / scale
+                for j in row.chars:
+                    vec[j] += gc
+        if epoch >= first_averaged:
+            for c in range(k):
+                dense_sum[c] = [a + b for a, b in zip(dense_sum[c], dense[c], strict=True)]
+                sparse_sum[c] = [a + scale * b
+                                 for a, b in zip(sparse_sum[c], sparse[c], strict=True)]
+    n_averaged = settings.epochs - first_averaged
+    return _Head(classes, [[w / n_averaged for w in vec] for vec in dense_sum],
+                 [[w / n_averaged for w in vec] for vec in sparse_sum])
+
+
+# ------------------------------------------------------------------------------ the model
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+@dataclass(slots=True)
+class TrainedModel:
+    """A fitted model; a :class:`~streams.classification.Classifier` (``classify``)."""
+
+    features: FeatureSettings
+    vocabulary: list[str]
+    heads: dict[str, _Head]
+    training: dict[str, Any]
+    threshold: float = 0.5
+    sha256: str = ""
+    lexicon: LexiconClassifier = field(default_factory=default_classifier)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index = {name: i for i, name in enumerate(self.vocabulary)}
+        if not self.sha256:
+            self.sha256 = hashlib.sha256(_canonical(self._body())).hexdigest()
+
+    @property
+    def name(self) -> str:
+        return f"model:{self.sha256[:12]}"
+
+    @property
+    def model_sha256(self) -> str:
+        return self.sha256
+
+    def _features(self, text: str, lang: str | None) -> tuple[Classification, _Row]:
+        lex = self.lexicon.classify(text, lang)
+        words, chars = sparse_features(text, self.features)
+        return lex, _row(words, chars, dense_features(text, lex), self._index)
+
+    def predict(self, text: str, lang: str | None = None) -> dict[str, float]:
+        """Probabilities: P(negative/neutral/positive) when trained for sentiment, P(complaint)
+        and P(relevant) when trained for them."""
+        return self._predict(*self._features(text, lang))
+
+    def _predict(self, lex: Classification, row: _Row) -> dict[str, float]:
+        out: dict[str, float] = {}
+        sentiment = self.heads.get("sentiment")
+        if sentiment is not None:
+            out.update(zip(sentiment.classes, sentiment.probabilities(row), strict=True))
+        complaint = self.heads.get("complaint")
+        if complaint is not None:
+            out["complaint"] = complaint.probabilities(row)[0]
+        relevant = self.heads.get("relevant")
+        if relevant is not None:
+            out["relevant"] = relevant.probabilities(row)[0]
+        return out
+
+    def classify(self, text: str, lang: str | None = None) -> Classification:
+        lex, row = self._features(text, lang)
+        p = self._predict(lex, row)
+        if "negative" in p:
+            sentiment = max(SENTIMENTS, key=p.__getitem__)
+            sentiment_score = p["positive"] - p["negative"]
+        else:
+            sentiment, sentiment_score = lex.sentiment, lex.sentiment_score
+        p_complaint = p.get("complaint", p.get("negative", lex.complaint_score))
+        # A complaint about something else is not a complaint about the brand: both must hold.
+        complaint_score = _rescale(min(p_complaint, p.get("relevant", 1.0)), COMPLAINT_CUT)
+        complaint = complaint_score >= self.threshold
+        return Classification(
+            language=lex.language,
+            sentiment=sentiment,
+            sentiment_score=min(1.0, max(-1.0, sentiment_score)),
+            complaint=complaint,
+            complaint_score=min(1.0, max(0.0, complaint_score)),
+        )
+
+    # -------------------------------------------------------------------- serialisation
+    def _body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "features": self.features.to_dict(),
+            "vocabulary": self.vocabulary,
+            "heads": {name: {"classes": list(h.classes), "dense": h.dense, "sparse": h.sparse}
+                      for name, h in sorted(self.heads.items())},
+            "training": self.training,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The model file: canonical JSON (sorted keys, no spaces) with its sha256."""
+        return _canonical({**self._body(), "sha256": self.sha256}) + b"\n"
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def with_lexicon(model: TrainedModel, lexicon: LexiconClassifier) -> TrainedModel:
+    """The same model computing its lexicon features with another lexicon instance."""
+    model.lexicon = lexicon
+    return model
+
+
+# ------------------------------------------------------------------------------ training
+def _targets(examples: Sequence[LabelledText]) -> dict[str, list[int | None]]:
+    """Per task, each example's target (None: not labelled for it). A complaint label missing
+    where the sentiment is known is derived from it: negative = complaint."""
+    out: dict[str, list[int | None]] = {t: [] for t in TASKS}
+    for ex in examples:
+        out["sentiment"].append(SENTIMENTS.index(ex.sentiment) if ex.sentiment else None)
+        complaint = ex.complaint
+        if complaint is None and ex.sentiment is not None:
+            complaint = ex.sentiment == "negative"
+        out["complaint"].append(None if complaint is None else int(complaint))
+        out["relevant"].append(None if ex.relevant is None else int(ex.relevant))
+    return out
+
+
+def train(
+    examples: Sequence[LabelledText],
+    features: FeatureSettings | None = None,
+    settings: TrainingSettings | None = None,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    lexicon: LexiconClassifier | None = None,
+) -> TrainedModel:
+    """Fit a model on ``examples`` (pure and deterministic: the same input gives the same
+    bytes). ``metadata`` (e.g. the training date, the label file's name) is stored as given."""
+    features = features or FeatureSettings()
+    settings = settings or TrainingSettings()
+    lex = lexicon if lexicon is not None else default_classifier()
+    if not examples:
+        raise ValueError("no training examples")
+    extracted = []
+    doc_freq: dict[str, int] = {}
+    for ex in examples:
+        words, chars = sparse_features(ex.text, features)
+        extracted.append((words, chars, dense_features(ex.text, lex.classify(ex.text, ex.lang))))
+        for name in words:
+            doc_freq[name] = doc_freq.get(name, 0) + 1
+        for name in chars:
+            doc_freq[name] = doc_freq.get(name, 0) + 1
+    vocabulary = sorted(n for n, c in doc_freq.items() if c >= features.min_count)
+    index = {n: i for i, n in enumerate(vocabulary)}
+    rows = [_row(w, c, d, index) for w, c, d in extracted]
+    targets = _targets(examples)
+    heads: dict[str, _Head] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for task in TASKS:
+        labelled = [(r, t) for r, t in zip(rows, targets[task], strict=True) if t is not None]
+        classes: tuple[str, ...] = SENTIMENTS if task == "sentiment" else ("false", "true")
+        if not labelled:
+            continue
+        seen = {t for _, t in labelled}
+        counts[task] = {classes[c]: sum(1 for _, t in labelled if t == c)
+                        for c in range(len(classes))}
+        if len(seen) < 2:
+            raise ValueError(f"the {task} labels have only one value ({classes[seen.pop()]}): "
+                             "nothing to learn")
+        weights = None
+        if task != "sentiment":
+            # balanced classes: the 0.5 cut then sits near the best F1 for either base rate
+            n_true = counts[task]["true"]
+            n = len(labelled)
+            weights = [(n / (2.0 * (n - n_true))) ** settings.balance,
+                       (n / (2.0 * n_true)) ** settings.balance]
+        head = _fit_head([r for r, _ in labelled], [t for _, t in labelled], classes,
+                         task != "sentiment", len(vocabulary), settings, weights)
+        heads[task] = _Head(head.classes, [[_round(w) for w in v] for v in head.dense],
+                            [[_round(w) for w in v] for v in head.sparse])
+    if not heads:
+        raise ValueError("no labels: give sentiment and/or complaint for the examples")
+    training = {
+        "examples": len(examples),
+        "labels": counts,
+        "settings": {"epochs": settings.epochs, "l2": settings.l2,
+                     "learning_rate": settings.learning_rate, "seed": settings.seed},
+        **dict(metadata or {}),
+    }
+    return _prune(TrainedModel(features, vocabulary, heads, training, lexicon=lex))
+
+
+def _prune(model: TrainedModel) -> TrainedModel:
+    """Drop vocabulary entries whose weights all rounded to zero (a smaller file)."""
+    keep = [i for i in range(len(model.vocabulary))
+            if any(h.sparse[c][i] for h in model.heads.values() for c in range(len(h.sparse)))]
+    if len(keep) == len(model.vocabulary):
+        return model
+    heads = {name: _Head(h.classes, h.dense, [[vec[i] for i in keep] for vec in h.sparse])
+             for name, h in model.heads.items()}
+    return TrainedModel(model.features, [model.vocabulary[i] for i in keep], heads,
+                        model.training, lexicon=model.lexicon)
+
+
+# ------------------------------------------------------------------------------ loading
+def load_model(data: bytes | str, *, lexicon: LexiconClassifier | None = None) -> TrainedModel:
+    """Parse and verify a model file's bytes. Raises :class:`ModelError` for anything that is
+    not exactly a model of this format and version with a matching content hash."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError("not a model file: not UTF-8 text (a pickle or other binary?)"
+                             ) from None
+    else:
+        text = data
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ModelError(f"not a model file: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelError(f"not a model file: 'format' is not {FORMAT!r}")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(f"model format_version {version!r} is not supported (this version of "
+                         f"mentionwatch reads {FORMAT_VERSION}): train the model again")
+    unknown = set(doc) - _DOCUMENT_KEYS
+    missing = _DOCUMENT_KEYS - set(doc)
+    if unknown or missing:
+        raise ModelError(f"model file has unknown keys {sorted(unknown)} or misses "
+                         f"{sorted(missing)}")
+    stored = doc.pop("sha256")
+    actual = hashlib.sha256(_canonical(doc)).hexdigest()
+    if stored != actual:
+        raise ModelError(f"model file's content hash does not match (stored {str(stored)[:12]}"
+                         f"…, content {actual[:12]}…): it was changed after training")
+    features = FeatureSettings.from_dict(doc["features"])
+    vocabulary = doc["vocabulary"]
+    if not isinstance(vocabulary, list) or not all(isinstance(v, str) for v in vocabulary):
+        raise ModelError("model vocabulary must be a list of strings")
+    heads = _parse_heads(doc["heads"], len(vocabulary))
+    training = doc["training"]
+    if not isinstance(training, dict):
+        raise ModelError("model training metadata must be an object")
+    return TrainedModel(features, vocabulary, heads, training, sha256=actual,
+                        lexicon=lexicon if lexicon is not None else default_classifier())
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a model may hold")
+
+
+def _parse_heads(raw: Any, n_sparse: int) -> dict[str, _Head]:
+    if not isinstance(raw, dict) or not raw or set(raw) - set(TASKS):
+        raise ModelError(f"model heads must be some of {list(TASKS)}")
+    heads: dict[str, _Head] = {}
+    for name, head in raw.items():
+        if not isinstance(head, dict) or set(head) != _HEAD_KEYS:
+            raise ModelError(f"model head {name!r} must have exactly {sorted(_HEAD_KEYS)}")
+        classes = head["classes"]
+        expected = list(SENTIMENTS) if name == "sentiment" else ["false", "true"]
+        if classes != expected:
+            raise ModelError(f"model head {name!r}: classes must be {expected}")
+        k = len(expected) if name == "sentiment" else 1
+        dense, sparse = head["dense"], head["sparse"]
+        if not (_matrix(dense, k, len(DENSE_FEATURES)) and _matrix(sparse, k, n_sparse)):
+            raise ModelError(f"model head {name!r}: weights of the wrong shape or type")
+        heads[name] = _Head(tuple(classes), [[float(w) for w in v] for v in dense],
+                            [[float(w) for w in v] for v in sparse])
+    if "sentiment" not in heads and "complaint" not in heads:
+        raise ModelError("model has neither a sentiment nor a complaint head")
+    return heads
+
+
+def _matrix(value: Any, rows: int, cols: int) -> bool:
+    return (isinstance(value, list) and len(value) == rows
+            and all(isinstance(v, list) and len(v) == cols
+                    and all(type(w) in (int, float) for w in v) for v in value))
+
+
+def as_classifier(model: TrainedModel) -> Classifier:
+    return model
