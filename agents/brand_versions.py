@@ -112,10 +112,12 @@ def _consumer(settings: Settings) -> Any:
     return bootstrap_kafka_python(settings, build, READ_TIMEOUT_S)
 
 
-def read_recorded(settings: Settings) -> list[tuple[RecordedBrandConfig, str]] | None:
+def read_recorded(settings: Settings, *, strict: bool = True
+                  ) -> list[tuple[RecordedBrandConfig, str]] | None:
     """Every record of the configuration topic with where it was read ("topic[p]@offset"); None
     when the topic doesn't exist (a deployment from before configurations were recorded).
-    Raises RecordedConfigError for a record that doesn't decode."""
+    Raises RecordedConfigError for a record that doesn't decode (strict: an audit), or logs and
+    skips it (a worker, which only needs to know whether its own configuration is the latest)."""
     from kafka import TopicPartition
 
     topic = settings.topic_brand_config
@@ -140,6 +142,10 @@ def read_recorded(settings: Settings) -> list[tuple[RecordedBrandConfig, str]] |
                     try:
                         out.append((decode_brand_config(record.value), where))
                     except DecodeError as error:
+                        if not strict:
+                            log.warning("skipping the unreadable record at %s (%s)", where,
+                                        error.reason)
+                            continue
                         raise RecordedConfigError(
                             f"the record at {where} is not a brand configuration this version "
                             f"reads ({error}); judge with an explicit --brands-file") from None
@@ -161,10 +167,25 @@ def record_brand_config(settings: Settings, brands: BrandsFile, version: str,
                         ) -> RecordedBrandConfig | None:
     """Record the configuration a worker starts with, unless it is the latest recorded version.
     Returns the record written (None: nothing to record). Waits for the broker's
-    acknowledgement: a worker doesn't judge with a configuration an audit can't find."""
+    acknowledgement: a worker doesn't judge with a configuration an audit can't find. Raises
+    TopicError when the broker can't be reached or refuses the record."""
+    from kafka.errors import KafkaError
+
+    from agents.topics import KafkaAuthError, TopicError
+
+    try:
+        return _record(settings, brands, version, now_ms)
+    except (KafkaError, KafkaAuthError, RecordedConfigError) as exc:
+        raise TopicError(f"could not record the brand configuration on "
+                         f"{settings.topic_brand_config} ({type(exc).__name__}: {exc})"
+                         ) from None
+
+
+def _record(settings: Settings, brands: BrandsFile, version: str,
+            now_ms: Callable[[], int]) -> RecordedBrandConfig | None:
     from agents.ingest import make_producer
 
-    records = read_recorded(settings) or []
+    records = read_recorded(settings, strict=False) or []
     sha = brand_config_sha256(brands.config)
     if not needs_recording([(r.effective_ms, r.sha256) for r, _ in records], sha):
         return None

@@ -67,6 +67,17 @@ def test_a_worker_records_a_configuration_once_and_each_change(stack: Stack) -> 
     assert changed is not None
     records = sorted(r.effective_ms for r, _ in read_recorded(settings) or [])
     assert records == [1_000, 3_000]
+    # A damaged record doesn't keep a worker from starting (an audit refuses it, below).
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap)
+    producer.send(stack.topic("mentionwatch.config"), key=b"x", value=b"\xff")
+    producer.flush()
+    producer.close()
+    back = record_brand_config(settings, _brands(V1_TOML, "/etc/a.toml"), "9.9",
+                               now_ms=lambda: 4_000)
+    assert back is not None and back.sha256 == first.sha256
+    assert len(read_recorded(settings, strict=False) or []) == 3
 
 
 def test_replay_judges_each_mention_with_the_configuration_in_force(stack: Stack,
