@@ -521,7 +521,7 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     assert BRAND in annotations["summary"]
     # From the alert to the items: the links are built from the public base URLs.
     docs, queue = PUBLIC_URLS["MENTIONWATCH_DOCS_URL"], PUBLIC_URLS["MENTIONWATCH_PUBLIC_URL"]
-    assert annotations["runbook_url"] == f"{docs}/operations.md#mentionwatchcomplaintpastsla"
+    assert annotations["runbook_url"] == f"{docs}/how-to/runbooks.md#mentionwatchcomplaintpastsla"
     assert annotations["queue_url"] == f"{queue}/queue?brand={BRAND}"
     assert annotations["dashboard_url"] == (f"{PUBLIC_URLS['MENTIONWATCH_GRAFANA_URL']}"
                                             f"/d/mentionwatch-overview/mentionwatch?var-brand={BRAND}")
@@ -536,7 +536,7 @@ def test_complaint_past_sla_fires_and_resolves_through_alertmanager(
     assert warned[1]["labels"]["severity"] == "warning" and warned[1]["labels"]["team"] == "care"
     assert warned[1]["annotations"]["queue_url"] == f"{queue}/queue?brand={BRAND}"
     assert warned[1]["annotations"]["runbook_url"] == \
-        f"{docs}/operations.md#mentionwatchcomplaintignoresoon"
+        f"{docs}/how-to/runbooks.md#mentionwatchcomplaintignoresoon"
     assert _acme_value(chain.metrics(), "mentionwatch_complaints_ignore_soon") == len(COMPLAINTS)
 
     # Proof of the chain: the worker itself judged the complaints overdue (not only

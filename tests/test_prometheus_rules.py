@@ -27,7 +27,7 @@ ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mentionwatch.json"
 GRAFANA_DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 GRAFANA_ALERTING = sorted((DEPLOY / "grafana" / "provisioning" / "alerting").glob("*.yml"))
-OPERATIONS_DOC = ROOT / "docs" / "operations.md"
+RUNBOOKS_DOC = ROOT / "docs" / "how-to" / "runbooks.md"
 COMPOSE = ROOT / "docker-compose.yml"
 # The default bases of the alerts' links (the rules' "else" branches; docker-compose.yml's
 # defaults of MENTIONWATCH_DOCS_URL, MENTIONWATCH_PUBLIC_URL and MENTIONWATCH_GRAFANA_URL).
@@ -43,15 +43,15 @@ def link_base(external_label: str, default: str) -> str:
             "{{ end }}")
 
 
-RUNBOOK_BASE = link_base("mentionwatch_docs_url", DEFAULT_DOCS_URL) + "/operations.md#"
+RUNBOOK_BASE = link_base("mentionwatch_docs_url", DEFAULT_DOCS_URL) + "/how-to/runbooks.md#"
 QUEUE_URL = (link_base("mentionwatch_public_url", DEFAULT_PUBLIC_URL)
              + "/queue?brand={{ $labels.brand | urlquery }}")
 DASHBOARD_URL = (link_base("mentionwatch_grafana_url", DEFAULT_GRAFANA_URL)
                  + f"/d/{DASHBOARD_UID}/mentionwatch?var-brand={{{{ $labels.brand | urlquery }}}}")
-GRAFANA_RUNBOOK_BASE = "${MENTIONWATCH_DOCS_URL}/operations.md#"
+GRAFANA_RUNBOOK_BASE = "${MENTIONWATCH_DOCS_URL}/how-to/runbooks.md#"
 GRAFANA_QUEUE_URL = "${MENTIONWATCH_PUBLIC_URL}/queue?brand={{ .Labels.brand | urlquery }}"
 
-# What the exporter exports (issue 5; docs/operations.md#metric-reference). Rules, dashboard and
+# What the exporter exports (issue 5; docs/reference/metrics.md). Rules, dashboard and
 # Grafana alerts may use only these (histograms with their _bucket/_count/_sum series).
 EXPORTED_METRICS = {
     "mentionwatch_mentions_total",
@@ -314,7 +314,7 @@ def test_rules_read_recordings_only_from_their_own_group():
 
 
 def test_alerts_have_severity_summary_description_and_a_runbook_that_exists():
-    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+    anchors = github_anchors(RUNBOOKS_DOC.read_text(encoding="utf-8"))
     alerts = alert_rules()
     assert {a["alert"] for a in alerts} >= {
         "MentionwatchComplaintPastSLA",
@@ -335,7 +335,7 @@ def test_alerts_have_severity_summary_description_and_a_runbook_that_exists():
         assert url.startswith(RUNBOOK_BASE), f"{name}: runbook_url {url}"
         anchor = url[len(RUNBOOK_BASE) :]
         assert anchor == name.lower(), f"{name}: runbook anchor should be #{name.lower()}"
-        assert anchor in anchors, f"{name}: docs/operations.md has no heading for #{anchor}"
+        assert anchor in anchors, f"{name}: docs/how-to/runbooks.md has no heading for #{anchor}"
 
 
 def test_care_alerts_link_to_the_queue_of_their_brand_and_the_dashboard():
@@ -566,7 +566,7 @@ def test_grafana_alert_promql_is_valid(tmp_path):
 
 def test_grafana_alert_rules_are_well_formed():
     uids = grafana_datasource_uids()
-    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+    anchors = github_anchors(RUNBOOKS_DOC.read_text(encoding="utf-8"))
     contact_points, policy_receivers, rule_uids = set(), set(), []
     for path in GRAFANA_ALERTING:
         doc = load_yaml(path) or {}
@@ -595,7 +595,7 @@ def test_grafana_alert_rules_are_well_formed():
                 url = rule["annotations"]["runbook_url"]
                 assert (url.startswith(GRAFANA_RUNBOOK_BASE)
                         and url[len(GRAFANA_RUNBOOK_BASE) :] in anchors), (
-                    f"{title}: runbook {url} has no heading in docs/operations.md"
+                    f"{title}: runbook {url} has no heading in docs/how-to/runbooks.md"
                 )
                 if rule["labels"].get("team") == "care":
                     assert rule["annotations"].get("queue_url") == GRAFANA_QUEUE_URL, title
