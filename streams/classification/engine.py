@@ -33,6 +33,7 @@ docs/classification.md for which were checked against the dev sets.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 from .langid import DE_ONLY, EN_ONLY
@@ -109,7 +110,6 @@ _PUNCT_CHARS = _PUNCT_START
 
 TokenInfo = tuple[int, str, bool, bool, float]  # class, key, ALL CAPS, elongated, language vote
 _Token = tuple[int, str, bool, bool, "Entry | None"]  # class, key, ALL CAPS, elongated, entry
-_Chunk = tuple[tuple[TokenInfo, ...], tuple[str, ...], tuple[str, ...], float]
 
 
 def _squeeze_all(word: str) -> str:
@@ -160,8 +160,7 @@ class LexiconClassifier:
         self._lex = lexicons
         self._entries: dict[str, dict[str, Entry | None]] = {k: {} for k in lexicons}
         self._tokens: dict[str, TokenInfo] = {}
-        self._chunks: dict[str, _Chunk] = {}
-        self._lchunks: dict[str, dict[str, tuple[_Token, ...]]] = {k: {} for k in lexicons}
+        self._pieces: dict[str, _Piece] = {}
         # compound heads by their last four letters, first parts by their first four, longest
         # first (so an unknown word is checked against a handful of candidates, not all cuts)
         self._suffix_index = {k: _index(lx.suffixes, last=True) for k, lx in lexicons.items()}
@@ -197,29 +196,24 @@ class LexiconClassifier:
             self._tokens[tok] = info
         return info
 
-    def _chunk(self, piece: str) -> _Chunk:
-        """Token infos, hashtags, scare-quoted words and language vote of a whitespace-free
-        piece of text (cached: pieces repeat a lot)."""
-        if len(self._chunks) > _CHUNK_CACHE_LIMIT:
-            self._chunks.clear()
+    def _piece(self, piece: str) -> _Piece:
+        """A whitespace-free piece of text analysed (cached: pieces repeat a lot)."""
+        if len(self._pieces) > _CHUNK_CACHE_LIMIT:
+            self._pieces.clear()
         tokens, hashtags, scare = analyse_chunk(piece)
-        infos = tuple(self._info(t) for t in tokens)
-        hit = self._chunks[piece] = (infos, hashtags, scare, sum(i[4] for i in infos))
+        hit = self._pieces[piece] = _Piece(tuple(self._info(t) for t in tokens), hashtags, scare)
         return hit
 
-    def _lchunk(self, piece: str, lang: str) -> tuple[_Token, ...]:
-        """The piece's tokens with their lexicon entries in ``lang`` (cached)."""
-        cache = self._lchunks[lang]
-        if len(cache) > _CHUNK_CACHE_LIMIT:
-            cache.clear()
-        infos, hashtags, _, _ = self._chunks.get(piece) or self._chunk(piece)
+    def _looked_up(self, piece: _Piece, lang: str) -> tuple[_Token, ...]:
+        """The piece's tokens with their lexicon entries in ``lang`` (kept on the piece)."""
+        hashtags = piece.hashtags
         out: list[_Token] = []
-        for cls, key, upper, elongated, _vote in infos:
+        for cls, key, upper, elongated, _vote in piece.infos:
             entry = self._entry(key, lang) if cls != _PUNCT else None
             if entry is None and cls == _WORD and key in hashtags:
                 entry = self.lookup_hashtag(key, lang)
             out.append((cls, key, upper, elongated, entry))
-        hit = cache[piece] = tuple(out)
+        hit = piece.by_language[_LANGUAGE_SLOT[lang]] = tuple(out)
         return hit
 
     def _entry(self, key: str, lang: str) -> Entry | None:
@@ -322,24 +316,47 @@ class LexiconClassifier:
             return "en"
         return "und"
 
-    # ------------------------------------------------------------------ scoring
+    # ------------------------------------------------------------------ classify
     def classify(
         self, text: str, lang: str | None = None, *, threshold: float | None = None
     ) -> Classification:
-        """Classify one text; ``lang`` ("de"/"en") is trusted when given."""
+        """Classify one text; ``lang`` ("de"/"en") is trusted when given.
+
+        Four phases: the text's tokens with their lexicon entries (:meth:`_tokenised`); one
+        left-to-right pass turning them into sentiment items with phrases, negation and the
+        other word-level rules (:class:`_Scan`); the text-level rules (:func:`_text_level`);
+        the scores (:func:`_scored`)."""
+        tokens = self._tokenised(text, lang)
+        language = tokens.language
+        scan = _Scan(
+            self._lex[language].phrases,
+            self._first2[language],
+            self._first3[language],
+            german=language == "de",
+            scare=tokens.scare,
+            sarcasm=tokens.sarcasm_tagged,
+        )
+        scan.run(tokens.tokens)
+        valence, cue = _text_level(scan)
+        return _scored(
+            tokens, valence, cue, self.threshold, self.threshold if threshold is None else threshold
+        )
+
+    def _tokenised(self, text: str, lang: str | None) -> _Tokens:
+        """Phase 1: normalise, decide the language, and look every token up in its lexicon."""
         text, addressed = normalise_text(text)
-        pieces = text.split()
+        pieces: list[_Piece] = []
         tag_list: list[str] = []
         scare_list: list[str] = []
-        cget = self._chunks.get
+        get = self._pieces.get
         vote = 0.0
-        for piece in pieces:
-            hit = cget(piece) or self._chunk(piece)
-            vote += hit[3]
-            if hit[1]:
-                tag_list += hit[1]
-            if hit[2]:
-                scare_list += hit[2]
+        for word in text.split():
+            piece = get(word) or self._piece(word)
+            pieces.append(piece)
+            vote += piece.vote
+            if piece.marked:
+                tag_list += piece.hashtags
+                scare_list += piece.scare
         if lang == "de" or lang == "en":
             language: str = lang
         elif vote > 0:
@@ -349,417 +366,512 @@ class LexiconClassifier:
         else:
             infos: list[TokenInfo] = []
             for piece in pieces:
-                infos += self._chunks[piece][0] if piece in self._chunks else self._chunk(piece)[0]
+                infos += piece.infos
             language = self._detect(infos)
-        lget = self._lchunks[language].get
+        slot = _LANGUAGE_SLOT[language]
         tokens: list[_Token] = []
         for piece in pieces:
-            tokens += lget(piece) or self._lchunk(piece, language)
-        phrases = self._lex[language].phrases
-        first2 = self._first2[language]
-        first3 = self._first3[language]
-        german = language == "de"
-        caps_words = 0
-        caps_items: list[int] = []
-
-        ival: list[float] = []  # valence of each sentiment item
-        icue: list[float] = []  # complaint evidence of each item
-        ikind: list[str] = []
-        iclause: list[int] = []
-        interjections: list[int] = []  # clause-initial positive interjections ("great, ...")
-        thanks_items: list[int] = []
-        thanks_for: list[int] = []
-        clause = 0
-        clause_words = 0
-        words_seen = 0
-        neg_left = 0  # words a pending negator can still reach
-        neg_at = -10  # word position of the last negator
-        neg_german_post = False
-        retro_target = -1  # German: the item before a clause-final "nicht"
-        last_item_in_clause = -1
-        last_item_at = -10
-        repeats: dict[str, int] = {}
-        blocked = False
-        clause_first = ""
-        emoji_valence = 0.0
-        rev_left = 0
-        unattached_negations = 0
-        boost = 0.0
-        irrealis_cue = -1.0  # >= 0 while an irrealis modal is active in the clause
-        contrast_at = -1
-        exclamations = 0
-        questions = 0
-        insistent = False
-        sarcasm = bool(tag_list) and not SARCASM_HASHTAGS.isdisjoint(tag_list)
-        scare = frozenset(scare_list)
-        extra_cue = 0.0
-        prev1 = ""  # the previous two words of the clause ("" at its start)
-        prev2 = ""
-        item_prev1 = -1
-        item_prev2 = -1
-        pending_interjection = -1
-        last_thanks_at = -10
-
-        for cls, key, upper, elongated, entry in tokens:
-            if cls == _WORD:
-                words_seen += 1
-                clause_words += 1
-                if clause_words > 1:
-                    pending_interjection = -1
-                    if clause_words == 2 and clause_first in _INTERJECTION_LEADS:
-                        clause_words = 1  # "Oh, toll!": the interjection lead does not count
-                        clause_first = key
-                else:
-                    clause_first = key
-                if upper:
-                    caps_words += 1
-                if thanks_items and key in _THANKS_FOR and words_seen - last_thanks_at <= 2:
-                    thanks_for.append(thanks_items[-1])
-                # phrases of two or three words replace the entries of their words
-                pentry: Entry | None = None
-                span = 2
-                if prev1 in first2:
-                    pentry = phrases.get((prev1, key))
-                if pentry is None and prev2 in first3:
-                    pentry = phrases.get((prev2, prev1, key))
-                    span = 3
-                old1, old2 = item_prev1, item_prev2
-                prev2, prev1 = prev1, key
-                item_prev2, item_prev1 = item_prev1, -1
-                if pentry is not None:
-                    pkind = pentry.kind
-                    if neg_at > words_seen - span:  # the negator is part of the phrase
-                        neg_left = 0
-                        retro_target = -1
-                        neg_german_post = False
-                    if pkind == "sarc":
-                        sarcasm = True
-                    elif pkind == "neg":
-                        if neg_left > 0:
-                            if neg_german_post and retro_target >= 0:
-                                _negate(ival, icue, ikind, retro_target)
-                            else:
-                                unattached_negations += 1
-                            neg_left = 0
-                        retro_target = -1
-                        neg_german_post = False
-                        neg_left = NEGATION_SCOPE
-                        neg_at = words_seen
-                    elif pkind == "irr":
-                        irrealis_cue = max(irrealis_cue, pentry.complaint)
-                    else:
-                        for j in (old1, old2 if span == 3 else -1):
-                            if j >= 0:
-                                ival[j] = 0.0
-                                icue[j] = 0.0
-                                ikind[j] = "replaced"
-                        pval = pentry.valence
-                        pcue = pentry.complaint
-                        if pval > 0 and irrealis_cue >= 0.0 and neg_left == 0:
-                            pval = 0.0  # "should be on time"
-                            pcue = max(pcue, 0.0)
-                            extra_cue += irrealis_cue
-                            irrealis_cue = -1.0
-                        ival.append(pval)
-                        icue.append(pcue)
-                        ikind.append(pkind)
-                        iclause.append(clause)
-                        j = len(ival) - 1
-                        item_prev1 = j
-                        if pkind == "thanks":
-                            thanks_items.append(j)
-                            last_thanks_at = words_seen
-                        if neg_left > 0:
-                            _negate(ival, icue, ikind, j)
-                            neg_left = 0
-                            retro_target = -1
-                            neg_german_post = False
-                        last_item_in_clause = j
-                    continue
-                if rev_left:
-                    rev_left -= 1
-                if entry is None:
-                    if neg_left > 0:
-                        neg_left -= 1
-                        if neg_left == 0:
-                            if neg_left > 0:
-                                if neg_german_post and retro_target >= 0:
-                                    _negate(ival, icue, ikind, retro_target)
-                                else:
-                                    unattached_negations += 1
-                                neg_left = 0
-                            retro_target = -1
-                            neg_german_post = False
-                    if clause_words > 1:
-                        boost = 0.0
-                    continue
-                kind = entry.kind
-                if kind:
-                    if kind == "neg":
-                        if neg_left > 0:
-                            if neg_german_post and retro_target >= 0:
-                                _negate(ival, icue, ikind, retro_target)
-                            else:
-                                unattached_negations += 1
-                            neg_left = 0
-                        retro_target = -1
-                        neg_german_post = False
-                        neg_left = NEGATION_SCOPE
-                        neg_at = words_seen
-                        if german and _squeeze_all(key) in _GERMAN_POST_NEGATORS:
-                            neg_german_post = True
-                            retro_target = last_item_in_clause
-                        continue
-                    if kind == "rev":
-                        j = last_item_in_clause
-                        if j >= 0 and ival[j] < 0 and words_seen - last_item_at <= 3:
-                            _negate(ival, icue, ikind, j)  # "Streik beendet", "Störung behoben"
-                        else:
-                            rev_left = NEGATION_SCOPE  # "Ende des Streiks"
-                        continue
-                    if kind == "int" or kind == "dim":
-                        boost += entry.valence
-                        continue
-                    if kind == "contrast":
-                        if neg_left > 0:
-                            if neg_german_post and retro_target >= 0:
-                                _negate(ival, icue, ikind, retro_target)
-                            else:
-                                unattached_negations += 1
-                            neg_left = 0
-                        retro_target = -1
-                        neg_german_post = False
-                        irrealis_cue = -1.0
-                        contrast_at = len(ival)
-                        clause += 1
-                        clause_words = 0
-                        last_item_in_clause = -1
-                        continue
-                    if kind == "sarc":
-                        sarcasm = True
-                        continue
-                    if kind == "irr":
-                        j = last_item_in_clause
-                        if j >= 0 and ival[j] > 0 and words_seen - last_item_at <= 2:
-                            # verb-second: "Besser wäre ...", "Schön wäre es, wenn ..."
-                            ival[j] = 0.0
-                            extra_cue += entry.complaint
-                        else:
-                            irrealis_cue = max(irrealis_cue, entry.complaint)
-                        continue
-                if clause_words == 1 and key in _SALUTATIONS:
-                    continue  # "Liebe Bahn, ..." is a salutation, not love
-                valence = entry.valence
-                if valence:
-                    if boost:
-                        valence += _sign(valence) * boost
-                    if upper:
-                        caps_items.append(len(ival))
-                    if elongated:
-                        valence += _sign(valence) * BOOST_ELONGATION
-                    if valence > 0:
-                        if key in scare:
-                            valence *= SARCASM_SCALAR
-                            extra_cue += SARCASM_CUE
-                        elif irrealis_cue >= 0.0 and neg_left == 0:
-                            # "should be on time", "wäre schön": the state is not asserted
-                            valence = 0.0
-                            extra_cue += irrealis_cue
-                            irrealis_cue = -1.0
-                            blocked = True
-                boost = 0.0
-                # repeats of one word saturate (1, 1/2, 1/3, ...): a news text that says
-                # "Streik" five times is not five times as negative
-                seen_n = repeats.get(key, 0) + 1
-                repeats[key] = seen_n
-                cue = entry.complaint
-                if blocked:
-                    blocked = False
-                    if cue < 0:
-                        cue = 0.0  # an unasserted "on time" is no evidence against a complaint
-                if seen_n > 1:
-                    valence /= seen_n
-                    cue /= seen_n
-                ival.append(valence)
-                icue.append(cue)
-                ikind.append(kind)
-                iclause.append(clause)
-                j = len(ival) - 1
-                item_prev1 = j
-                if kind == "thanks":
-                    thanks_items.append(j)
-                    last_thanks_at = words_seen
-                if neg_left > 0:
-                    _negate(ival, icue, ikind, j)
-                    neg_left = 0
-                    retro_target = -1
-                    neg_german_post = False
-                elif rev_left > 0 and valence < 0:
-                    _negate(ival, icue, ikind, j)
-                    rev_left = 0
-                last_item_in_clause = j
-                last_item_at = words_seen
-                if valence > 0 and (
-                    clause_words == 1
-                ):
-                    pending_interjection = j
-                continue
-            prev1 = prev2 = ""
-            item_prev1 = item_prev2 = -1
-            if cls == _PUNCT:
-                c0 = key[0]
-                if c0 == "!" or c0 == "?":
-                    exclamations += key.count("!")
-                    questions += key.count("?")
-                    if len(key) > 1 and "?" in key:
-                        insistent = True
-                if pending_interjection >= 0:
-                    interjections.append(pending_interjection)
-                    pending_interjection = -1
-                if key in CLAUSE_END or c0 in "!?.":
-                    if neg_left > 0:
-                        if neg_german_post and retro_target >= 0:
-                            _negate(ival, icue, ikind, retro_target)
-                        else:
-                            unattached_negations += 1
-                        neg_left = 0
-                    retro_target = -1
-                    neg_german_post = False
-                    irrealis_cue = -1.0
-                    clause += 1
-                    clause_words = 0
-                    last_item_in_clause = -1
-                elif c0 == ",":
-                    # a comma ends a negation's reach and starts a German subordinate clause
-                    # ("traurig, dass die Bahn das nicht merkt")
-                    if neg_left > 0:
-                        if neg_german_post and retro_target >= 0:
-                            _negate(ival, icue, ikind, retro_target)
-                        else:
-                            unattached_negations += 1
-                        neg_left = 0
-                    retro_target = -1
-                    neg_german_post = False
-                    last_item_in_clause = -1
-                continue
-            if entry is None:
-                continue
-            if entry.kind == "sarc":
-                sarcasm = True
-            if entry.valence or entry.complaint:
-                ival.append(entry.valence)
-                icue.append(entry.complaint)
-                ikind.append("emoji")
-                emoji_valence += entry.valence
-                iclause.append(clause)
-        if neg_left > 0:
-            if neg_german_post and retro_target >= 0:
-                _negate(ival, icue, ikind, retro_target)
-            else:
-                unattached_negations += 1
-            neg_left = 0
-        retro_target = -1
-        neg_german_post = False
-
-        # ---- text-level rules
-        words_valence = 0.0
-        for j, v in enumerate(ival):
-            if ikind[j] != "emoji":
-                words_valence += v
-        words_total = words_seen
-        shouting = words_total > 0 and caps_words * 2 > words_total
-        if caps_items and not shouting:
-            for j in caps_items:  # ALL-CAPS emphasis of single words in a mixed-case text
-                ival[j] += _sign(ival[j]) * BOOST_CAPS
-        cue_total = sum(icue) + extra_cue
-        cue_total += UNATTACHED_NEGATION_CUE * min(unattached_negations, UNATTACHED_NEGATION_MAX)
-        if insistent:
-            cue_total += INSISTENT_QUESTION_CUE
-        if not sarcasm and emoji_valence < 0 and words_valence > 0:
-            # positive words, negative emoji: "thanks for the quick help :(" is not praise
-            sarcasm = True
-        if sarcasm:
-            for j, v in enumerate(ival):
-                if v > 0 and ikind[j] != "negated" and ikind[j] != "emoji":
-                    ival[j] = v * SARCASM_SCALAR
-                    if icue[j] < 0:
-                        cue_total -= 2 * icue[j]  # sarcastic thanks/praise: evidence *for*
-            cue_total += SARCASM_CUE
-        else:
-            flipped = False
-            if cue_total >= IMPLICIT_SARCASM_MIN_CUE:
-                for j in interjections:
-                    if ival[j] > 0:
-                        ival[j] *= SARCASM_SCALAR
-                        flipped = True
-            for j in thanks_for:
-                # "thanks for <complaint>" within one clause is sarcastic
-                if ival[j] > 0 and sum(
-                    icue[k] for k in range(j + 1, len(icue)) if iclause[k] == iclause[j]
-                ) >= 1.0:
-                    ival[j] *= SARCASM_SCALAR
-                    flipped = True
-            if flipped:
-                cue_total += SARCASM_CUE
-            for j in thanks_items:
-                # a sign-off "thanks" after a complaint is politeness
-                if ival[j] > 0 and sum(
-                    icue[k] for k in range(j) if iclause[k] < iclause[j]
-                ) >= 1.0:
-                    ival[j] *= POLITE_THANKS_SCALAR
-
-        if contrast_at >= 0:
-            for j in range(len(ival)):
-                ival[j] *= CONTRAST_BEFORE if j < contrast_at else CONTRAST_AFTER
-        valence = sum(ival)
-        if valence:
-            sign = _sign(valence)
-            if exclamations:
-                valence += sign * min(exclamations, 4) * EXCLAMATION_BOOST
-            if questions > 1:
-                valence += sign * min(questions - 1, 3) * QUESTION_BOOST
-            if shouting:
-                valence += sign * BOOST_CAPS
-        if words_seen > LENGTH_REF_WORDS:
-            damp = math.sqrt(LENGTH_REF_WORDS / words_seen)
-            valence *= damp
-            cue_total *= damp
-
-        z = COMPLAINT_BIAS + COMPLAINT_W_CUE * cue_total - COMPLAINT_W_VALENCE * valence
-        if addressed:
-            z += ADDRESSED_PRIOR
-        complaint_score = round(_sigmoid(z), 4)
-        s = valence - CUE_AS_VALENCE * max(cue_total, 0.0)
-        sentiment_score = round(max(-1.0, min(1.0, s / math.sqrt(s * s + SENTIMENT_NORM_ALPHA))), 4)
-        thr = self.threshold if threshold is None else threshold
-        if complaint_score >= self.threshold or sentiment_score <= -SENTIMENT_BAND:
-            sentiment = "negative"
-        elif sentiment_score >= SENTIMENT_BAND:
-            sentiment = "positive"
-        else:
-            sentiment = "neutral"
-        return Classification(
-            language=language,
-            sentiment=sentiment,
-            sentiment_score=sentiment_score,
-            complaint=complaint_score >= thr,
-            complaint_score=complaint_score,
+            tokens += piece.by_language[slot] or self._looked_up(piece, language)
+        return _Tokens(
+            language,
+            addressed,
+            tokens,
+            sarcasm_tagged=bool(tag_list) and not SARCASM_HASHTAGS.isdisjoint(tag_list),
+            scare=frozenset(scare_list),
         )
 
 
-_MISSING = Entry(0.0, 0.0, "missing")
+class _Piece:
+    """A whitespace-separated piece of text: its token infos, hashtags, scare-quoted words and
+    language vote, and its tokens with their entries per language (filled on first use)."""
+
+    __slots__ = ("by_language", "hashtags", "infos", "marked", "scare", "vote")
+
+    def __init__(
+        self, infos: tuple[TokenInfo, ...], hashtags: tuple[str, ...], scare: tuple[str, ...]
+    ) -> None:
+        self.infos = infos
+        self.hashtags = hashtags
+        self.scare = scare
+        self.vote = sum(i[4] for i in infos)
+        self.marked = bool(hashtags or scare)
+        self.by_language: list[tuple[_Token, ...] | None] = [None, None, None]
 
 
-def _negate(ival: list[float], icue: list[float], ikind: list[str], j: int) -> None:
-    """Apply a negation to item ``j``."""
-    if ikind[j] in ("func", "amen"):
-        ival[j] = NEGATED_FUNCTION_VALENCE  # "doesn't work", "kein WLAN"
-        icue[j] = NEGATED_FUNCTION_CUE
+_LANGUAGE_SLOT = {"en": 0, "de": 1, "und": 2}
+
+
+@dataclass(slots=True)
+class _Tokens:
+    """A text after phase 1."""
+
+    language: str
+    addressed: bool  # starts with @handle: written to someone
+    tokens: list[_Token]
+    sarcasm_tagged: bool  # "#sarcasm", "#ironie"
+    scare: frozenset[str]  # scare-quoted words
+
+
+class _Items:
+    """The sentiment items of a text, in order: valence, complaint evidence, kind ("func",
+    "thanks", ..., "emoji", "negated", "replaced") and clause number of each."""
+
+    __slots__ = ("clause", "cue", "kind", "valence")
+
+    def __init__(self) -> None:
+        self.valence: list[float] = []
+        self.cue: list[float] = []
+        self.kind: list[str] = []
+        self.clause: list[int] = []
+
+    def add(self, valence: float, cue: float, kind: str, clause: int) -> int:
+        """Append an item; its index."""
+        self.valence.append(valence)
+        self.cue.append(cue)
+        self.kind.append(kind)
+        self.clause.append(clause)
+        return len(self.valence) - 1
+
+    def negate(self, j: int) -> None:
+        """Apply a negation to item ``j``."""
+        if self.kind[j] in ("func", "amen"):
+            self.valence[j] = NEGATED_FUNCTION_VALENCE  # "doesn't work", "kein WLAN"
+            self.cue[j] = NEGATED_FUNCTION_CUE
+        else:
+            self.valence[j] *= NEGATION_SCALAR
+            # "not delayed" is no complaint; "not impressed", "nicht zufrieden" is one
+            cue = self.cue[j]
+            self.cue[j] = 0.0 if cue > 0 else -cue
+        self.kind[j] = "negated"
+
+
+class _Scan:
+    """Phase 2: one pass over the tokens. Phrases replace their words' entries; negators,
+    reversals, intensifiers, "but", modals and sarcasm markers act on the sentiment words near
+    them; what is left are the items plus the counts the text-level rules need."""
+
+    __slots__ = (
+        "_boost",
+        "_clause",
+        "_clause_words",
+        "_first2",
+        "_first3",
+        "_german",
+        "_irrealis_cue",
+        "_item_at",
+        "_last_item_at",
+        "_last_item_in_clause",
+        "_last_thanks_at",
+        "_neg_at",
+        "_neg_german_post",
+        "_neg_left",
+        "_pending_interjection",
+        "_phrases",
+        "_repeats",
+        "_retro_target",
+        "_rev_left",
+        "_scare",
+        "caps_items",
+        "caps_words",
+        "contrast_at",
+        "emoji_valence",
+        "exclamations",
+        "extra_cue",
+        "insistent",
+        "interjections",
+        "items",
+        "questions",
+        "sarcasm",
+        "thanks_for",
+        "thanks_items",
+        "unattached_negations",
+        "words_seen",
+    )
+
+    def __init__(
+        self,
+        phrases: dict[tuple[str, ...], Entry],
+        first2: frozenset[str],
+        first3: frozenset[str],
+        *,
+        german: bool,
+        scare: frozenset[str],
+        sarcasm: bool,
+    ) -> None:
+        self._phrases = phrases
+        self._first2 = first2  # first words of two- and three-word phrases
+        self._first3 = first3
+        self._german = german
+        self._scare = scare
+        # --- results
+        self.items = _Items()
+        self.sarcasm = sarcasm
+        self.extra_cue = 0.0  # complaint evidence not attached to an item
+        self.unattached_negations = 0
+        self.emoji_valence = 0.0
+        self.contrast_at = -1  # index of the first item after "but"
+        self.exclamations = 0
+        self.questions = 0
+        self.insistent = False  # "??", "?!"
+        self.words_seen = 0
+        self.caps_words = 0
+        self.caps_items: list[int] = []
+        self.interjections: list[int] = []  # clause-initial positive interjections ("great, ...")
+        self.thanks_items: list[int] = []
+        self.thanks_for: list[int] = []
+        # --- state of the pass
+        self._clause = 0
+        self._clause_words = 0
+        self._item_at: dict[int, int] = {}  # word position -> the item it made
+        self._neg_left = 0  # words a pending negator can still reach
+        self._neg_at = -10  # word position of the last negator
+        self._neg_german_post = False
+        self._retro_target = -1  # German: the item before a clause-final "nicht"
+        self._last_item_in_clause = -1
+        self._last_item_at = -10
+        self._repeats: dict[str, int] = {}
+        self._rev_left = 0
+        self._boost = 0.0
+        self._irrealis_cue = -1.0  # >= 0 while an irrealis modal is active in the clause
+        self._pending_interjection = -1
+        self._last_thanks_at = -10
+
+    def run(self, tokens: list[_Token]) -> None:
+        first2 = self._first2
+        first3 = self._first3
+        at = 0  # words so far
+        clause_first = ""
+        prev1 = prev2 = ""  # the previous two words ("" after punctuation or an emoji)
+        for cls, key, upper, elongated, entry in tokens:
+            if cls != _WORD:
+                prev1 = prev2 = ""
+                if cls == _PUNCT:
+                    self._punctuation(key)
+                elif entry is not None:
+                    self._symbol(entry)
+                continue
+            # ---- a word: its position, its clause's words, the phrase window
+            at += 1
+            self.words_seen = at
+            clause_words = self._clause_words + 1
+            if clause_words > 1:
+                self._pending_interjection = -1
+                if clause_words == 2 and clause_first in _INTERJECTION_LEADS:
+                    clause_words = 1  # "Oh, toll!": the interjection lead does not count
+                    clause_first = key
+            else:
+                clause_first = key
+            self._clause_words = clause_words
+            if upper:
+                self.caps_words += 1
+            if self.thanks_items and key in _THANKS_FOR and at - self._last_thanks_at <= 2:
+                self.thanks_for.append(self.thanks_items[-1])
+            if prev1 in first2 or prev2 in first3:
+                # phrases of two or three words replace the entries of their words
+                phrase: Entry | None = None
+                span = 2
+                if prev1 in first2:
+                    phrase = self._phrases.get((prev1, key))
+                if phrase is None and prev2 in first3:
+                    phrase = self._phrases.get((prev2, prev1, key))
+                    span = 3
+                prev2 = prev1
+                prev1 = key
+                if phrase is not None:
+                    self._phrase(phrase, span)
+                    continue
+            else:
+                prev2 = prev1
+                prev1 = key
+            if self._rev_left:
+                self._rev_left -= 1
+            if entry is None:
+                if self._neg_left > 0:
+                    self._neg_left -= 1
+                    if self._neg_left == 0:  # the negation reached nothing
+                        self._retro_target = -1
+                        self._neg_german_post = False
+                if clause_words > 1:
+                    self._boost = 0.0
+                continue
+            kind = entry.kind
+            if kind and self._operator(kind, key, entry):
+                continue
+            if clause_words == 1 and key in _SALUTATIONS:
+                continue  # "Liebe Bahn, ..." is a salutation, not love
+            self._sentiment_word(key, upper, elongated, entry)
+        self._close_negation()
+
+    def _phrase(self, phrase: Entry, span: int) -> None:
+        kind = phrase.kind
+        if self._neg_at > self.words_seen - span:  # the negator is part of the phrase
+            self._neg_left = 0
+            self._retro_target = -1
+            self._neg_german_post = False
+        if kind == "sarc":
+            self.sarcasm = True
+        elif kind == "neg":
+            self._close_negation()
+            self._neg_left = NEGATION_SCOPE
+            self._neg_at = self.words_seen
+        elif kind == "irr":
+            self._irrealis_cue = max(self._irrealis_cue, phrase.complaint)
+        else:
+            items = self.items
+            at = self.words_seen
+            item_at = self._item_at
+            for j in (item_at.get(at - 1, -1), item_at.get(at - 2, -1) if span == 3 else -1):
+                if j >= 0:  # the items of the phrase's first words
+                    items.valence[j] = 0.0
+                    items.cue[j] = 0.0
+                    items.kind[j] = "replaced"
+            valence = phrase.valence
+            cue = phrase.complaint
+            if valence > 0 and self._irrealis_cue >= 0.0 and self._neg_left == 0:
+                valence = 0.0  # "should be on time"
+                cue = max(cue, 0.0)
+                self.extra_cue += self._irrealis_cue
+                self._irrealis_cue = -1.0
+            j = self._item_at[at] = items.add(valence, cue, kind, self._clause)
+            if kind == "thanks":
+                self.thanks_items.append(j)
+                self._last_thanks_at = self.words_seen
+            if self._neg_left > 0:
+                items.negate(j)
+                self._neg_left = 0
+                self._retro_target = -1
+                self._neg_german_post = False
+            self._last_item_in_clause = j
+
+    def _operator(self, kind: str, key: str, entry: Entry) -> bool:
+        """A word that acts on others (negator, reversal, intensifier, "but", sarcasm marker,
+        modal); False for a sentiment word with a kind ("func", "thanks", ...)."""
+        if kind == "neg":
+            self._close_negation()
+            self._neg_left = NEGATION_SCOPE
+            self._neg_at = self.words_seen
+            if self._german and _squeeze_all(key) in _GERMAN_POST_NEGATORS:
+                self._neg_german_post = True
+                self._retro_target = self._last_item_in_clause
+        elif kind == "rev":
+            j = self._last_item_in_clause
+            if j >= 0 and self.items.valence[j] < 0 and self.words_seen - self._last_item_at <= 3:
+                self.items.negate(j)  # "Streik beendet", "Störung behoben"
+            else:
+                self._rev_left = NEGATION_SCOPE  # "Ende des Streiks"
+        elif kind == "int" or kind == "dim":
+            self._boost += entry.valence
+        elif kind == "contrast":
+            self._close_negation()
+            self._irrealis_cue = -1.0
+            self.contrast_at = len(self.items.valence)
+            self._new_clause()
+        elif kind == "sarc":
+            self.sarcasm = True
+        elif kind == "irr":
+            j = self._last_item_in_clause
+            if j >= 0 and self.items.valence[j] > 0 and self.words_seen - self._last_item_at <= 2:
+                # verb-second: "Besser wäre ...", "Schön wäre es, wenn ..."
+                self.items.valence[j] = 0.0
+                self.extra_cue += entry.complaint
+            else:
+                self._irrealis_cue = max(self._irrealis_cue, entry.complaint)
+        else:
+            return False
+        return True
+
+    def _sentiment_word(self, key: str, upper: bool, elongated: bool, entry: Entry) -> None:
+        valence = entry.valence
+        blocked = False
+        if valence:
+            if self._boost:
+                valence += _sign(valence) * self._boost
+            if upper:
+                self.caps_items.append(len(self.items.valence))
+            if elongated:
+                valence += _sign(valence) * BOOST_ELONGATION
+            if valence > 0:
+                if key in self._scare:
+                    valence *= SARCASM_SCALAR
+                    self.extra_cue += SARCASM_CUE
+                elif self._irrealis_cue >= 0.0 and self._neg_left == 0:
+                    # "should be on time", "wäre schön": the state is not asserted
+                    valence = 0.0
+                    self.extra_cue += self._irrealis_cue
+                    self._irrealis_cue = -1.0
+                    blocked = True
+        self._boost = 0.0
+        # repeats of one word saturate (1, 1/2, 1/3, ...): a news text that says "Streik" five
+        # times is not five times as negative
+        seen_n = self._repeats.get(key, 0) + 1
+        self._repeats[key] = seen_n
+        cue = entry.complaint
+        if blocked and cue < 0:
+            cue = 0.0  # an unasserted "on time" is no evidence against a complaint
+        if seen_n > 1:
+            valence /= seen_n
+            cue /= seen_n
+        kind = entry.kind
+        j = self._item_at[self.words_seen] = self.items.add(valence, cue, kind, self._clause)
+        if kind == "thanks":
+            self.thanks_items.append(j)
+            self._last_thanks_at = self.words_seen
+        if self._neg_left > 0:
+            self.items.negate(j)
+            self._neg_left = 0
+            self._retro_target = -1
+            self._neg_german_post = False
+        elif self._rev_left > 0 and valence < 0:
+            self.items.negate(j)
+            self._rev_left = 0
+        self._last_item_in_clause = j
+        self._last_item_at = self.words_seen
+        if valence > 0 and self._clause_words == 1:
+            self._pending_interjection = j
+
+    # ---- punctuation, emoji
+    def _punctuation(self, key: str) -> None:
+        c0 = key[0]
+        if c0 == "!" or c0 == "?":
+            self.exclamations += key.count("!")
+            self.questions += key.count("?")
+            if len(key) > 1 and "?" in key:
+                self.insistent = True
+        if self._pending_interjection >= 0:
+            self.interjections.append(self._pending_interjection)
+            self._pending_interjection = -1
+        if key in CLAUSE_END or c0 in "!?.":
+            self._close_negation()
+            self._irrealis_cue = -1.0
+            self._new_clause()
+        elif c0 == ",":
+            # a comma ends a negation's reach and starts a German subordinate clause
+            # ("traurig, dass die Bahn das nicht merkt")
+            self._close_negation()
+            self._last_item_in_clause = -1
+
+    def _symbol(self, entry: Entry) -> None:
+        if entry.kind == "sarc":
+            self.sarcasm = True
+        if entry.valence or entry.complaint:
+            self.items.add(entry.valence, entry.complaint, "emoji", self._clause)
+            self.emoji_valence += entry.valence
+
+    # ---- clauses and negation scope
+    def _new_clause(self) -> None:
+        self._clause += 1
+        self._clause_words = 0
+        self._last_item_in_clause = -1
+
+    def _close_negation(self) -> None:
+        """A pending negator's scope ends: a German clause-final "nicht" flips the item before
+        it; any other negation that reached no sentiment word is weak complaint evidence."""
+        if self._neg_left > 0:
+            if self._neg_german_post and self._retro_target >= 0:
+                self.items.negate(self._retro_target)
+            else:
+                self.unattached_negations += 1
+            self._neg_left = 0
+        self._retro_target = -1
+        self._neg_german_post = False
+
+
+def _text_level(scan: _Scan) -> tuple[float, float]:
+    """Phase 3: rules over the whole text (caps, sarcasm, politeness, "but", punctuation,
+    length); the text's valence and complaint evidence."""
+    items = scan.items
+    ival, icue, ikind, iclause = items.valence, items.cue, items.kind, items.clause
+    words_valence = 0.0
+    for j, v in enumerate(ival):
+        if ikind[j] != "emoji":
+            words_valence += v
+    words_seen = scan.words_seen
+    shouting = words_seen > 0 and scan.caps_words * 2 > words_seen
+    if scan.caps_items and not shouting:
+        for j in scan.caps_items:  # ALL-CAPS emphasis of single words in a mixed-case text
+            ival[j] += _sign(ival[j]) * BOOST_CAPS
+    cue_total = sum(icue) + scan.extra_cue
+    cue_total += UNATTACHED_NEGATION_CUE * min(scan.unattached_negations, UNATTACHED_NEGATION_MAX)
+    if scan.insistent:
+        cue_total += INSISTENT_QUESTION_CUE
+    sarcasm = scan.sarcasm
+    if not sarcasm and scan.emoji_valence < 0 and words_valence > 0:
+        # positive words, negative emoji: "thanks for the quick help :(" is not praise
+        sarcasm = True
+    if sarcasm:
+        for j, v in enumerate(ival):
+            if v > 0 and ikind[j] != "negated" and ikind[j] != "emoji":
+                ival[j] = v * SARCASM_SCALAR
+                if icue[j] < 0:
+                    cue_total -= 2 * icue[j]  # sarcastic thanks/praise: evidence *for*
+        cue_total += SARCASM_CUE
     else:
-        ival[j] *= NEGATION_SCALAR
-        # "not delayed" is no complaint; "not impressed", "nicht zufrieden" is one
-        icue[j] = 0.0 if icue[j] > 0 else -icue[j]
-    ikind[j] = "negated"
+        flipped = False
+        if cue_total >= IMPLICIT_SARCASM_MIN_CUE:
+            for j in scan.interjections:
+                if ival[j] > 0:
+                    ival[j] *= SARCASM_SCALAR
+                    flipped = True
+        for j in scan.thanks_for:
+            # "thanks for <complaint>" within one clause is sarcastic
+            if ival[j] > 0 and sum(
+                icue[k] for k in range(j + 1, len(icue)) if iclause[k] == iclause[j]
+            ) >= 1.0:
+                ival[j] *= SARCASM_SCALAR
+                flipped = True
+        if flipped:
+            cue_total += SARCASM_CUE
+        for j in scan.thanks_items:
+            # a sign-off "thanks" after a complaint is politeness
+            if ival[j] > 0 and sum(icue[k] for k in range(j) if iclause[k] < iclause[j]) >= 1.0:
+                ival[j] *= POLITE_THANKS_SCALAR
+
+    if scan.contrast_at >= 0:
+        for j in range(len(ival)):
+            ival[j] *= CONTRAST_BEFORE if j < scan.contrast_at else CONTRAST_AFTER
+    valence = sum(ival)
+    if valence:
+        sign = _sign(valence)
+        if scan.exclamations:
+            valence += sign * min(scan.exclamations, 4) * EXCLAMATION_BOOST
+        if scan.questions > 1:
+            valence += sign * min(scan.questions - 1, 3) * QUESTION_BOOST
+        if shouting:
+            valence += sign * BOOST_CAPS
+    if words_seen > LENGTH_REF_WORDS:
+        damp = math.sqrt(LENGTH_REF_WORDS / words_seen)
+        valence *= damp
+        cue_total *= damp
+    return valence, cue_total
+
+
+def _scored(
+    tokens: _Tokens,
+    valence: float,
+    cue: float,
+    sentiment_threshold: float,
+    complaint_threshold: float,
+) -> Classification:
+    """Phase 4: the complaint and sentiment scores from the text's valence and evidence."""
+    z = COMPLAINT_BIAS + COMPLAINT_W_CUE * cue - COMPLAINT_W_VALENCE * valence
+    if tokens.addressed:
+        z += ADDRESSED_PRIOR
+    complaint_score = round(_sigmoid(z), 4)
+    s = valence - CUE_AS_VALENCE * max(cue, 0.0)
+    sentiment_score = round(max(-1.0, min(1.0, s / math.sqrt(s * s + SENTIMENT_NORM_ALPHA))), 4)
+    if complaint_score >= sentiment_threshold or sentiment_score <= -SENTIMENT_BAND:
+        sentiment = "negative"
+    elif sentiment_score >= SENTIMENT_BAND:
+        sentiment = "positive"
+    else:
+        sentiment = "neutral"
+    return Classification(
+        language=tokens.language,
+        sentiment=sentiment,
+        sentiment_score=sentiment_score,
+        complaint=complaint_score >= complaint_threshold,
+        complaint_score=complaint_score,
+    )
 
 
 def _index(parts: dict[str, Entry], *, last: bool) -> dict[str, list[tuple[str, Entry]]]:
