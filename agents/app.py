@@ -141,8 +141,8 @@ class Pipeline:
                       headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
         """Hand a record to the producer, for the agent's outputs. Straight to faust's producer
         rather than Topic.send: that path's futures, callbacks and sensors cost more per record
-        than the send itself (docs/performance.md). Delivery is still at least once: faust
-        flushes the producer before it commits the offsets of the records that caused these.
+        than the send itself (docs/explanation/performance.md). Delivery is still at least once:
+        faust flushes the producer before it commits the offsets of the records that caused these.
         The partition is the one the default partitioner gives the key (partition_for), known
         already where this is called. timestamp_s: the record timestamp (None: now). Returns
         the delivery's future."""
@@ -210,10 +210,10 @@ class Pipeline:
     # -- the agent ------------------------------------------------------------------------------
     def _register_agent(self) -> None:
         """One agent, so a mention costs one pass through faust (its per-record cost is most of
-        a record's cost, docs/performance.md). It reads raw mentions, enriched mentions that
-        arrived in the wrong partition and had to be rerouted, and the timer's ticks; all
-        three topics and the table's changelog are co-partitioned, and being one task, the
-        agent never interleaves two updates of a thread."""
+        a record's cost, docs/explanation/performance.md). It reads raw mentions, enriched
+        mentions that arrived in the wrong partition and had to be rerouted, and the timer's
+        ticks; all three topics and the table's changelog are co-partitioned, and being one task,
+        the agent never interleaves two updates of a thread."""
         from agents.tracking import produced_ms_header
 
         settings = self.settings

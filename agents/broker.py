@@ -426,7 +426,7 @@ def cluster_node_properties(cluster: Cluster, node: ClusterNode) -> str:
     host, listener = cluster.host, cluster.listener
     count = len(cluster.nodes)
     # With three or more nodes the internal topics get 3 replicas and need 2 in sync, the
-    # settings recommended for mentionwatch's own topics (docs/configuration.md).
+    # settings recommended for mentionwatch's own topics (docs/how-to/secured-cluster.md).
     replicas = min(3, count)
     min_isr = 2 if count >= 3 else 1
     voters = ",".join(f"{n.node_id}@{host}:{n.controller_port}" for n in cluster.nodes)

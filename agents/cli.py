@@ -219,7 +219,7 @@ def source_bluesky(name: str, endpoint: str, since: str | None, metrics_port: in
     index = BrandIndex.from_config(config)
     if not (index.bluesky_dids or index.hashtags or index.keywords):
         _source_config_error("no brand has Bluesky DIDs, hashtags or keywords in the brands "
-                             "file: nothing to watch (docs/configuration.md)")
+                             "file: nothing to watch (docs/how-to/connect-sources.md)")
     since_ms = _since_ms(since)
     options = BlueskyOptions(name=name, endpoint=endpoint, metrics_port=metrics_port,
                              since_us=since_ms * 1000 if since_ms is not None else None)

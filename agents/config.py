@@ -1,4 +1,5 @@
-"""Settings from environment variables (documented in docs/configuration.md).
+"""Settings from environment variables (documented in docs/reference/settings.md,
+generated from this file by ./dev docs).
 
 Read once at the edge (CLI / worker start) and passed inward; the core never reads the environment.
 """
@@ -232,10 +233,11 @@ class Settings:
     stop_timeout_s: float = 25.0
     kafka_security: KafkaSecurity = KafkaSecurity()
     # Every topic the project creates, faust's changelogs included. 1 suits the local broker;
-    # a cluster wants 3 and 2 (docs/configuration.md).
+    # a cluster wants 3 and 2 (docs/how-to/secured-cluster.md).
     replication_factor: int = 1
     min_insync_replicas: int = 1
-    # How long each topic keeps its records (they hold personal data: docs/operations.md).
+    # How long each topic keeps its records (they hold personal data:
+    # docs/explanation/personal-data.md).
     # Raw (and enriched) mentions are the audit record, kept for the audit period; -1 keeps
     # them until deleted by hand.
     raw_retention_ms: int = 400 * DAY_MS

@@ -1,4 +1,4 @@
-"""The Prometheus exporter's metric objects (reference: docs/operations.md).
+"""The Prometheus exporter's metric objects (reference: docs/reference/metrics.md).
 
 Own CollectorRegistry (never the global one, see FAUST_NOTES); label values are bounded: brands
 not in the brand configuration are folded into brand="_unconfigured", platforms not in

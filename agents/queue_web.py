@@ -1,4 +1,4 @@
-"""The care team's queue over HTTP (docs/operations.md, "Care team queue"):
+"""The care team's queue over HTTP (docs/reference/http-api.md, "The care team's queue"):
 
 - ``GET /queue``: the page (agents/queue_page.py), optional ``?brand=&platform=``;
 - ``GET /queue.json``: the whole queue, this worker's part plus every other worker's, fetched

@@ -188,7 +188,7 @@ class _Reader:
     """A read-only consumer (confluent-kafka, i.e. librdkafka): no group membership, never
     commits, so the live group's offsets are untouched. librdkafka fetches and parses record
     batches in its own threads, in C; aiokafka built every record in Python, about half of a
-    bare reader's CPU (docs/performance.md)."""
+    bare reader's CPU (docs/explanation/performance.md)."""
 
     def __init__(self, bootstrap_servers: str, security: Mapping[str, Any] | None = None,
                  ) -> None:

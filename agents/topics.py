@@ -51,8 +51,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                                    "MENTIONWATCH_EVENTS_RETENTION_DAYS")
     return [
         # Raw mentions are the audit record, kept for the audit period (personal data:
-        # docs/operations.md). A record timestamp is the time the mention was produced, which
-        # the worker and replay check created_at against (streams/event_time.py): the broker
+        # docs/explanation/personal-data.md). A record timestamp is the time the mention was
+        # produced, which the worker and replay check created_at against
+        # (streams/event_time.py): the broker
         # refuses one stamped beyond the same tolerance ahead of its own clock, so no producer
         # can forge its way past.
         TopicSpec(settings.topic_raw, {

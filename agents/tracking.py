@@ -2,9 +2,9 @@
 the ticks topic and streams.partition.PartitionTracker (pure), which decides everything.
 
 State lives in a changelog-backed table keyed by the routing key (the customer: see
-docs/semantics.md), so a customer's mentions and the brand's replies to them meet in one
+docs/explanation/semantics.md), so a customer's mentions and the brand's replies to them meet in one
 partition. The crash-safety argument (outbox, partition marker, restore after a dirty stop) is
-in streams/partition.py and docs/operations.md.
+in streams/partition.py and docs/explanation/processing.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The worker's HTTP views: ingest (POST /mentions), liveness and readiness.
 
-- ``POST /mentions``: one mention.v1 object or a list (docs/configuration.md, "POST
+- ``POST /mentions``: one mention.v1 object or a list (docs/reference/http-api.md, "POST
   /mentions"). In order: the Origin must be the server's own (403, no CORS); the bearer token
   when one is set (401); ``Content-Type: application/json`` (415); a body of at most
   ``MAX_BODY_BYTES`` (413) read within ``BODY_TIMEOUT_S`` (408); at most

@@ -1,6 +1,6 @@
 """What POST /mentions and the care team's queue let in, as pure decisions on header values (no
 aiohttp, no clock), and their documented limits. agents/web.py and agents/queue_web.py apply
-them; docs/configuration.md documents them.
+them; docs/reference/http-api.md documents them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from agents.config import Settings
 
-# -- limits (docs/configuration.md, "POST /mentions") -------------------------------------------
+# -- limits (docs/reference/http-api.md, "POST /mentions") ---------------------------------------
 # The largest request body; aiohttp's client_max_size is set to the same value, so a larger body
 # gets our JSON 413 whichever of the two notices it first.
 MAX_BODY_BYTES = 1024 * 1024

@@ -1,4 +1,4 @@
-"""One command for the whole benchmark (docs/performance.md):
+"""One command for the whole benchmark (docs/explanation/performance.md):
 
     .venv/bin/python -m bench.run            # ~15 min: 100k mentions, replay over 1M
     .venv/bin/python -m bench.run --quick    # ~5 min: 20k mentions, replay over 200k

@@ -1,6 +1,6 @@
 """The care team's queue as JSON: one worker's part (GET /queue/local.json, which the workers
-fetch from each other) and the whole queue (GET /queue.json). docs/operations.md, "Care team
-queue", describes every field.
+fetch from each other) and the whole queue (GET /queue.json). docs/reference/http-api.md,
+"The care team's queue", describes every field.
 
 Times are RFC 3339 UTC with milliseconds plus the same instant in epoch milliseconds (``*_ms``,
 what a worker reads back); durations are seconds (SEMANTICS), at millisecond precision.

@@ -18,10 +18,10 @@ class UnroutableMention(ValueError):
 
 def partition_key(mention: Mention, config: BrandConfig) -> str:
     """The key mentions are partitioned by, raw and enriched alike: the post's state key (its
-    routing key, the customer, see docs/semantics.md; for a brand post that replies to nobody
-    its own author). Producers that key mentions.raw by it let the worker track a mention in
-    the partition it arrived in, without a second hop through Kafka. Raises UnroutableMention
-    for a brand reply that names no author (in_reply_to_author_id missing)."""
+    routing key, the customer, see docs/explanation/semantics.md; for a brand post that replies
+    to nobody its own author). Producers that key mentions.raw by it let the worker track a
+    mention in the partition it arrived in, without a second hop through Kafka. Raises
+    UnroutableMention for a brand reply that names no author (in_reply_to_author_id missing)."""
     return _partition_key_of(post_from_mention(mention, False, config))
 
 

@@ -3,7 +3,7 @@ a state machine without I/O (in the style of h11's Connection). Bytes in, bytes 
 (agents/tracking.py) reads a thread's stored value, hands it in with the post or the tick, and
 carries out the returned Step — send these events, then store these values. Time is passed in.
 
-Durability (docs/operations.md, "Crash safety"). A worker can die between any two of its
+Durability (docs/explanation/processing.md, "Crash safety"). A worker can die between any two of its
 writes, and faust writes a table value to local RocksDB at once while its changelog record and
 our events wait in the producer's buffer. Two rules make every crash equivalent to a redelivery:
 

@@ -4,7 +4,8 @@ One ``ThreadState`` per routing key (one customer on one platform) holds the cus
 the brands' replies to them. Everything the state *says* (``item_statuses``) is a pure function of
 the set of posts and the evaluation instant, so it doesn't depend on arrival order or duplicates.
 What the state has *announced* (transitions) is the difference between that view at the state's
-clock and what it announced before; see docs/semantics.md for the rules and worked examples.
+clock and what it announced before; see docs/explanation/semantics.md for the rules and worked
+examples.
 """
 
 from __future__ import annotations

@@ -507,7 +507,7 @@ def test_exposed_workers_require_a_queue_token_and_reach_each_other(compose):
 
 def test_the_public_urls_reach_prometheus_grafana_and_the_workers(compose):
     """One setting per public base URL (queue, Grafana, runbooks), from .env with one default,
-    passed to every service that builds links with it (docs/configuration.md)."""
+    passed to every service that builds links with it (docs/how-to/alerts-to-chat.md)."""
     urls = ("MENTIONWATCH_PUBLIC_URL", "MENTIONWATCH_GRAFANA_URL", "MENTIONWATCH_DOCS_URL")
     defaults: dict[str, set[str]] = {name: set() for name in urls}
     for svc in ("prometheus", "grafana", *worker_services(compose)):

@@ -112,7 +112,7 @@ def test_the_docs_never_defer_to_files_outside_the_repository() -> None:
 
 
 def documented_defaults() -> list[tuple[Path, str, str]]:
-    """(file, variable, default) of every hand-written table row `| `MENTIONWATCH_X` | default |`."""
+    """(file, variable, default) of each hand-written row `| `MENTIONWATCH_X` | default |`."""
     rows = []
     for path in markdown_files():
         if path.parent == REPO / "docs" / "reference" and \

@@ -1,4 +1,4 @@
-"""Stress test (in the suite since issue 12; see docs/operations.md, "Rebalances"):
+"""Stress test (in the suite since issue 12; see docs/explanation/processing.md, "Rebalances"):
 a second worker joins while the first works through a burst; live must still equal replay.
 
     pytest tests/test_stress_join_mid_burst.py

@@ -244,9 +244,9 @@ def _wait_for_balanced_group(workers: list[Any], partitions: int, timeout_s: flo
 @pytest.mark.parametrize("workers", [1, 2])
 def test_live_workers_decide_like_replay(stack: Stack, tmp_path: Path, workers: int) -> None:
     started = [stack.start_worker(f"w{i}", **LIVE_ENV) for i in range(workers)]
-    # Known faust limit (docs/operations.md, "Scaling"): a rebalance in the middle of a burst
-    # can skip records; this test checks that two workers sharing the partitions agree with
-    # replay, so it starts the stream once the group has settled.
+    # Known faust limit (docs/explanation/processing.md, "Rebalances"): a rebalance in the
+    # middle of a burst can skip records; this test checks that two workers sharing the
+    # partitions agree with replay, so it starts the stream once the group has settled.
     _wait_for_balanced_group(started, stack.partitions)
     mentions = _stream(1500, seed=workers, partitions=stack.partitions)
     # One worker: raw keyed by customer (one hop); two: keyed by id (most take the reroute hop).

@@ -119,7 +119,8 @@ class BlueskySource:
             log.error("source %s: asked to resume at cursor %d but the first event is %.0f s "
                       "later: the service no longer keeps that cursor (Jetstream keeps about "
                       "36 h); mentions in between were MISSED (backfill them from another "
-                      "source, see docs/operations.md)", self.options.name, resume_us, missed_s)
+                      "source, see docs/how-to/connect-sources.md)", self.options.name, resume_us,
+                      missed_s)
 
     def _handle(self, frame: bytes) -> int | None:
         """One frame through the parser and to Kafka; returns its time_us when readable."""

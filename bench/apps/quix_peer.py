@@ -4,8 +4,8 @@ with Quix Streams instead (https://github.com/quixio/quix-streams), same topolog
     raw  --(JSON, classify, route by customer)-->  enriched  --(state per customer)--> events
 
 * enrich: Quix's JSON deserializer, ``streams.classification`` (the same classifier), the brand
-  account check of the same brand configuration, the routing key of docs/semantics.md (the
-  customer a post is by, or the customer a brand reply answers). No schema validation (a user
+  account check of the same brand configuration, the routing key of docs/explanation/semantics.md
+  (the customer a post is by, or the customer a brand reply answers). No schema validation (a user
   would skip it; mentionwatch validates every record).
 * track: Quix's RocksDB state (changelog-backed) per customer key: a dict of open complaints;
   a brand reply answers the complaint it replies to; a complaint older than the brand's ignore
