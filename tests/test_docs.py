@@ -161,3 +161,12 @@ def test_the_settings_defaults_are_load_settings_defaults() -> None:
     }
     for name, value in expect.items():
         assert scanned[name].default == f"`{value}`", name
+
+
+def test_the_topics_page_lists_every_topic_the_code_creates() -> None:
+    from agents.config import Settings
+    from agents.topics import topic_names
+
+    page = (REPO / "docs" / "reference" / "topics.md").read_text(encoding="utf-8")
+    missing = [name for name in topic_names(Settings()) if f"| `{name}` |" not in page]
+    assert not missing, f"docs/reference/topics.md has no row for {missing}"

@@ -519,7 +519,15 @@ def examples() -> dict[str, Any]:
         dead = encode_dead_letter(error, topic="mentions.raw", partition=3, offset=1041,
                                   timestamp_ms=1_764_756_000_000, value=bad, key=b"x:1001",
                                   failed_at="2026-12-03T10:00:00.120Z")
+    from schemas.codec import RecordedBrandConfig, encode_brand_config
+    from streams.brands import brand_config_sha256
+
+    toml = '[brands.acme]\nname = "ACME Rail"\naccounts = ["AcmeHelp"]\nsla = "1h"\n'
+    recorded = RecordedBrandConfig(
+        effective_ms=1_764_748_800_000, sha256=brand_config_sha256(parse_brand_config(toml)),
+        source="/etc/mentionwatch/brands.toml", toml=toml, mentionwatch_version="0.1.0")
     return {
+        "brand_config.v1": orjson.loads(encode_brand_config(recorded)),
         "mention.v1": mention,
         "enriched_mention.v1": orjson.loads(encode_enriched(enriched)),
         "complaint_event.v1": complaint_event_to_dict(event),

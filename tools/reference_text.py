@@ -461,6 +461,7 @@ TOPIC_OF: dict[str, str] = {
     "complaint_event.v1": "On `complaints.events`: one per transition (opened, due_soon, answered, overdue, ignore_soon, ignored, answered_late, corrected). At least once: consumers drop repeats by `event_id` (deterministic: `platform:mention_id:kind`).",
     "dead_letter.v1": "On `mentions.dlq`: input that could not be processed, with its original bytes, why, and where it came from.",
     "deletion.v1": "On `mentions.deletions`, keyed `platform:id`: a post a source produced was deleted on its platform.",
+    "brand_config.v1": "On the compacted `mentionwatch.config`: the brand configuration a worker started with (the brands file's text), one record per version, so an audit can judge each mention by the version in force when it was made ([auditing](../auditing.md)).",
     "source_cursor.v1": "On the compacted `mentionwatch.sources`, keyed by the source's `--name`: where a restart resumes.",
 }
 
