@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from tools import reference_text as text
 
@@ -109,16 +109,18 @@ def scan_settings() -> dict[str, Setting]:
             func = node.func
             fname = func.attr if isinstance(func, ast.Attribute) else \
                 func.id if isinstance(func, ast.Name) else ""
-            if fname == "_secret" and len(node.args) >= 2 and isinstance(node.args[1],
-                                                                          ast.Constant):
-                name = f"{node.args[1].value}_FILE"
+            secret = node.args[1] if fname == "_secret" and len(node.args) >= 2 else None
+            if isinstance(secret, ast.Constant) and isinstance(secret.value, str):
+                name = f"{secret.value}_FILE"
                 found.setdefault(name, Setting(name, None, set())).read_in.add(module)
             index = _DEFAULT_ARG.get(fname)
             if index is None:
                 # click options: envvar="NAME", default=...
                 kw = {k.arg: k.value for k in node.keywords if k.arg}
-                if isinstance(kw.get("envvar"), ast.Constant) and "default" in kw:
-                    name = kw["envvar"].value  # type: ignore[union-attr]
+                envvar = kw.get("envvar")
+                if isinstance(envvar, ast.Constant) and isinstance(envvar.value, str) \
+                        and "default" in kw:
+                    name = envvar.value
                     try:
                         default = _literal(kw["default"])
                     except ValueError:
@@ -128,15 +130,14 @@ def scan_settings() -> dict[str, Setting]:
                 continue
             args = node.args
             name_pos = 1 if fname != "get" else 0
-            if len(args) > max(name_pos, index) and isinstance(args[name_pos], ast.Constant) \
-                    and isinstance(args[name_pos].value, str) \
-                    and ENV_RE.fullmatch(args[name_pos].value):
+            named = args[name_pos] if len(args) > max(name_pos, index) else None
+            if isinstance(named, ast.Constant) and isinstance(named.value, str) \
+                    and ENV_RE.fullmatch(named.value):
                 try:
                     default = _literal(args[index])
                 except ValueError:
                     continue
-                setting = found.setdefault(args[name_pos].value,
-                                           Setting(args[name_pos].value, None, set()))
+                setting = found.setdefault(named.value, Setting(named.value, None, set()))
                 if setting.default is None:
                     setting.default = show_default(default)
     for name in text.SETTINGS:
@@ -358,7 +359,7 @@ def metric_families() -> list[Family]:
             items = value.values() if isinstance(value, dict) else [value]
             for metric in items:
                 if isinstance(metric, MetricWrapperBase):
-                    families.append(Family(metric._name, metric._type,
+                    families.append(Family(metric._name, str(metric._type),
                                            tuple(metric._labelnames), metric._documentation,
                                            exporter))
         registry = holder.registry
@@ -370,12 +371,12 @@ def metric_families() -> list[Family]:
                         f.name == fam.name for f in families):
                     families.append(Family(fam.name, fam.type, (), fam.documentation,
                                            exporter))
-    for fam in StateCollector(_FakeTracker()).collect():  # type: ignore[arg-type]
-        labels = tuple(getattr(fam, "_labelnames", ()))
-        families.append(Family(fam.name, fam.type, labels, fam.documentation, "worker"))
+    for state in StateCollector(_FakeTracker()).collect():  # type: ignore[arg-type]
+        labels = tuple(getattr(state, "_labelnames", ()))
+        families.append(Family(state.name, state.type, labels, state.documentation, "worker"))
     seen: dict[str, Family] = {}
-    for fam in families:
-        seen.setdefault(fam.name, fam)
+    for family in families:
+        seen.setdefault(family.name, family)
     return sorted(seen.values(), key=lambda f: (f.exporter != "worker", f.name))
 
 
@@ -507,7 +508,7 @@ def examples() -> dict[str, Any]:
     classifier = get_classifier("lexicon")
     enriched, _post, _key = enrich(mention_from_dict(mention), classifier.classify, "lexicon",
                                    config)
-    event = Transition(kind="answered", mention_id=mention["id"], brand="acme", platform="x",
+    event = Transition(kind="answered", mention_id=str(mention["id"]), brand="acme", platform="x",
                        author_key="x:1001", complaint=True,
                        mention_created_at_ms=1_764_756_000_000,
                        at_ms=1_764_756_000_000 + 42 * 60_000, first_response_ms=42 * 60_000)
@@ -541,7 +542,7 @@ def examples() -> dict[str, Any]:
 
 
 def wire_formats_page() -> str:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
     from referencing import Registry, Resource
 
     samples = examples()
