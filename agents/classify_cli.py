@@ -15,10 +15,29 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from agents.config import ConfigError
 from streams.classification import Classifier, get_classifier
+
+THRESHOLD_ENV = "MENTIONWATCH_COMPLAINT_THRESHOLD"
+
+
+def threshold_from_env(environ: Mapping[str, str]) -> float | None:
+    """``MENTIONWATCH_COMPLAINT_THRESHOLD`` read as the worker reads it (agents/config.py):
+    unset or empty means the backend's own threshold; anything else must be a number in
+    [0, 1] (:class:`ConfigError` with a one-line message otherwise)."""
+    raw = environ.get(THRESHOLD_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{THRESHOLD_ENV}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise ConfigError(f"{THRESHOLD_ENV}={raw} must be between 0 and 1")
+    return value
 
 
 def classify_line(
@@ -64,12 +83,13 @@ def classify_lines(
 
     ``lang`` (de/en) is passed to the backend for every text; otherwise a JSON record's own
     ``lang``/``language`` field is used as the hint, and plain lines are detected. The backend
-    defaults to ``$MENTIONWATCH_CLASSIFIER`` (``lexicon`` when unset).
+    defaults to ``$MENTIONWATCH_CLASSIFIER`` (``lexicon`` when unset) with its ``complaint``
+    flag decided by ``$MENTIONWATCH_COMPLAINT_THRESHOLD`` when set, as in the worker.
     """
     if lang is not None and lang not in ("de", "en"):
         raise ValueError(f"--lang must be de or en, got {lang!r}")
     backend = classifier if classifier is not None else get_classifier(
-        os.environ.get("MENTIONWATCH_CLASSIFIER")
+        os.environ.get("MENTIONWATCH_CLASSIFIER"), threshold=threshold_from_env(os.environ)
     )
     written = 0
     for lineno, line in enumerate(in_stream, 1):

@@ -363,8 +363,11 @@ def classify(file: str, lang: str | None, text_field: str) -> None:
     """Classify texts (plain lines or JSON lines) from FILE or stdin; one JSON object per line."""
     from agents.classify_cli import classify_lines
 
-    with click.open_file(file, "r", encoding="utf-8") as handle:
-        classify_lines(handle, sys.stdout, text_field=text_field, lang=lang)
+    try:
+        with click.open_file(file, "r", encoding="utf-8") as handle:
+            classify_lines(handle, sys.stdout, text_field=text_field, lang=lang)
+    except (ConfigError, ValueError) as exc:  # a bad --lang or MENTIONWATCH_* setting
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("eval-classifier")
