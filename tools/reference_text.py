@@ -303,9 +303,10 @@ COMMAND_NOTES: dict[str, str] = {
     "`../shared/data/germeval2017/dev.tsv` beside your clone (`MENTIONWATCH_SHARED_DATA`), or "
     "give `--airline` and `--germeval`. Without them it stops with an error naming the missing "
     "file. See [classification](../classification.md).",
-    "replay": "Give it the workers' settings (`MENTIONWATCH_BRANDS_FILE`, the classifier, "
-    "`MENTIONWATCH_MAX_FUTURE_SECONDS`): a report is judged by the brand configuration it is "
-    "given. What the report holds: [auditing](../auditing.md).",
+    "replay": "Every mention is judged with the brand configuration the workers recorded as in "
+    "force when it was made (`--brands-file` overrides that, and the report says so); give it "
+    "the workers' classifier and `MENTIONWATCH_MAX_FUTURE_SECONDS`. What the report holds: "
+    "[auditing](../auditing.md).",
     "ingest": "Exit 0 when every line was sent, 1 when any was rejected or refused by the "
     "broker (each with its line number), 1 with one `Error:` line when the broker can't be "
     "reached (after 30 s).",
