@@ -7,7 +7,8 @@ Pure core: no I/O beyond reading the package's own lexicon files, no clock, no K
     >>> c.language, c.sentiment, c.complaint
     ('de', 'negative', True)
 
-Backends are pluggable: :func:`get_classifier` returns the shipped ``"lexicon"`` backend or loads
+Backends are pluggable: :func:`get_classifier` returns the shipped ``"lexicon"`` backend, a
+trained model (``"model:PATH"``, its bytes read by the caller, see :mod:`.model`) or loads
 ``"package.module:attribute"`` (a :class:`Classifier` instance, a zero-argument class/factory
 returning one, or a plain function ``(text, lang) -> Classification``).
 """
@@ -22,21 +23,27 @@ from typing import Any
 
 from .engine import DEFAULT_COMPLAINT_THRESHOLD, LexiconClassifier, default_classifier
 from .langid import detect_language
+from .model import ModelError, TrainedModel, load_model
 from .types import Classification, Classifier
 
 __all__ = [
     "DEFAULT_BACKEND",
     "DEFAULT_COMPLAINT_THRESHOLD",
+    "MODEL_PREFIX",
     "Classification",
     "Classifier",
     "LexiconClassifier",
+    "ModelError",
+    "TrainedModel",
     "classify",
     "detect_language",
     "get_classifier",
+    "load_model",
     "with_threshold",
 ]
 
 DEFAULT_BACKEND = "lexicon"
+MODEL_PREFIX = "model:"
 
 
 def classify(
@@ -73,6 +80,7 @@ class _Thresholded:
         self._backend = backend
         self.threshold = threshold
         self.name = getattr(backend, "name", type(backend).__name__)
+        self.model_sha256: str | None = getattr(backend, "model_sha256", None)
 
     def classify(self, text: str, lang: str | None = None) -> Classification:
         c = self._backend.classify(text, lang)
@@ -96,10 +104,17 @@ def _lexicon_with_threshold(threshold: float) -> LexiconClassifier:
     return LexiconClassifier(threshold=threshold)
 
 
-def get_classifier(name: str | None = None, threshold: float | None = None) -> Classifier:
+def get_classifier(
+    name: str | None = None,
+    threshold: float | None = None,
+    *,
+    read_model: Callable[[str], bytes] | None = None,
+) -> Classifier:
     """Resolve a backend by name (``threshold``: see :func:`with_threshold`).
 
     ``None``, ``""`` or ``"lexicon"``: the shipped backend (one shared instance).
+    ``"model:PATH"``: a trained model; ``read_model(PATH)`` gives the file's bytes (the core
+    reads no files but its own), :func:`load_model` verifies them (raises :class:`ModelError`).
     ``"package.module:attribute"``: import the module and take the attribute — an object with a
     ``classify(text, lang)`` method is used as is; a class or zero-argument factory is called
     once; any other callable is treated as ``(text, lang) -> Classification``.
@@ -110,6 +125,14 @@ def get_classifier(name: str | None = None, threshold: float | None = None) -> C
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
         return _lexicon_with_threshold(threshold)
+    spec = name.strip()
+    if spec.startswith(MODEL_PREFIX):
+        path = spec[len(MODEL_PREFIX):].strip()
+        if not path:
+            raise ValueError("model: needs the model file's path, e.g. model:/etc/mw/model.json")
+        if read_model is None:
+            raise ValueError(f"{spec!r}: the caller must read the model file (read_model)")
+        return with_threshold(load_model(read_model(path)), threshold)
     return with_threshold(_load_backend(name), threshold)
 
 
@@ -118,7 +141,8 @@ def _load_backend(name: str) -> Classifier:
     module_name, sep, attr_path = spec.partition(":")
     if not sep or not module_name or not attr_path:
         raise ValueError(
-            f"unknown classifier {name!r}: use 'lexicon' or 'package.module:attribute'"
+            f"unknown classifier {name!r}: use 'lexicon', 'model:PATH' or "
+            "'package.module:attribute'"
         )
     try:
         module = importlib.import_module(module_name)
