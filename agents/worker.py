@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from agents.classifier_setting import load_classifier
 from agents.config import ConfigError, Settings
 from agents.metrics import Metrics
 from schemas.codec import format_rfc3339_ms
 from streams.brands import BrandConfig
-from streams.classification import get_classifier
 
 # Repeated log messages (a reconnect loop with the broker down) once per this many seconds.
 LOG_REPEAT_INTERVAL_S = 30.0
@@ -29,9 +29,9 @@ def build_pipeline(settings: Settings,  # type: ignore[no-untyped-def]
     if brands is None:
         brands = load_brand_config(settings)
     metrics = Metrics(brands.brands.keys(), settings.platforms, settings.public_url)
-    classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
+    classifier, classifier_name = load_classifier(settings)  # the enriched records' name
     return Pipeline(settings=settings, brands=brands, classifier=classifier,
-                    classifier_name=settings.classifier, metrics=metrics)
+                    classifier_name=classifier_name, metrics=metrics)
 
 
 def _early_logging(settings: Settings, limiter: logging.Filter) -> None:
@@ -71,6 +71,7 @@ def run_worker(settings: Settings) -> None:
     problem = exposure_problem(settings)  # before anything else: no broker, no state touched
     if problem is not None:
         raise ConfigError(problem)
+    load_classifier(settings)  # a bad MENTIONWATCH_CLASSIFIER stops us here, touching nothing
     log = logging.getLogger("mentionwatch")
     gate = SignalGate(StopWatchdog(settings.stop_timeout_s))
     gate.install()
