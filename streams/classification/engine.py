@@ -165,13 +165,7 @@ class LexiconClassifier:
         # first (so an unknown word is checked against a handful of candidates, not all cuts)
         self._suffix_index = {k: _index(lx.suffixes, last=True) for k, lx in lexicons.items()}
         self._prefix_index = {k: _index(lx.prefixes, last=False) for k, lx in lexicons.items()}
-        # first words of two- and three-word phrases, to skip the tuple lookup for most words
-        self._first2 = {
-            k: frozenset(p[0] for p in lx.phrases if len(p) == 2) for k, lx in lexicons.items()
-        }
-        self._first3 = {
-            k: frozenset(p[0] for p in lx.phrases if len(p) == 3) for k, lx in lexicons.items()
-        }
+        self._phrases = {k: _Phrases.of(lx, german=k == "de") for k, lx in lexicons.items()}
 
     # ------------------------------------------------------------------ token lookup
     def lookup(self, token: str, lang: str) -> Entry | None:
@@ -201,7 +195,9 @@ class LexiconClassifier:
         if len(self._pieces) > _CHUNK_CACHE_LIMIT:
             self._pieces.clear()
         tokens, hashtags, scare = analyse_chunk(piece)
-        hit = self._pieces[piece] = _Piece(tuple(self._info(t) for t in tokens), hashtags, scare)
+        info = self._info
+        infos = (info(tokens[0]),) if len(tokens) == 1 else tuple([info(t) for t in tokens])
+        hit = self._pieces[piece] = _Piece(infos, hashtags, scare)
         return hit
 
     def _looked_up(self, piece: _Piece, lang: str) -> tuple[_Token, ...]:
@@ -326,23 +322,16 @@ class LexiconClassifier:
         left-to-right pass turning them into sentiment items with phrases, negation and the
         other word-level rules (:class:`_Scan`); the text-level rules (:func:`_text_level`);
         the scores (:func:`_scored`)."""
-        tokens = self._tokenised(text, lang)
-        language = tokens.language
-        scan = _Scan(
-            self._lex[language].phrases,
-            self._first2[language],
-            self._first3[language],
-            german=language == "de",
-            scare=tokens.scare,
-            sarcasm=tokens.sarcasm_tagged,
-        )
-        scan.run(tokens.tokens)
+        language, addressed, tokens, sarcasm_tagged, scare = self._tokenised(text, lang)
+        scan = _Scan(self._phrases[language], scare, sarcasm_tagged)
+        scan.run(tokens)
         valence, cue = _text_level(scan)
         return _scored(
-            tokens, valence, cue, self.threshold, self.threshold if threshold is None else threshold
+            language, addressed, valence, cue,
+            self.threshold, self.threshold if threshold is None else threshold,
         )
 
-    def _tokenised(self, text: str, lang: str | None) -> _Tokens:
+    def _tokenised(self, text: str, lang: str | None) -> _Tokenised:
         """Phase 1: normalise, decide the language, and look every token up in its lexicon."""
         text, addressed = normalise_text(text)
         pieces: list[_Piece] = []
@@ -372,13 +361,8 @@ class LexiconClassifier:
         tokens: list[_Token] = []
         for piece in pieces:
             tokens += piece.by_language[slot] or self._looked_up(piece, language)
-        return _Tokens(
-            language,
-            addressed,
-            tokens,
-            sarcasm_tagged=bool(tag_list) and not SARCASM_HASHTAGS.isdisjoint(tag_list),
-            scare=frozenset(scare_list),
-        )
+        sarcasm_tagged = bool(tag_list) and not SARCASM_HASHTAGS.isdisjoint(tag_list)
+        return language, addressed, tokens, sarcasm_tagged, frozenset(scare_list)
 
 
 class _Piece:
@@ -393,7 +377,10 @@ class _Piece:
         self.infos = infos
         self.hashtags = hashtags
         self.scare = scare
-        self.vote = sum(i[4] for i in infos)
+        vote = 0.0
+        for info in infos:
+            vote += info[4]
+        self.vote = vote
         self.marked = bool(hashtags or scare)
         self.by_language: list[tuple[_Token, ...] | None] = [None, None, None]
 
@@ -401,15 +388,31 @@ class _Piece:
 _LANGUAGE_SLOT = {"en": 0, "de": 1, "und": 2}
 
 
-@dataclass(slots=True)
-class _Tokens:
-    """A text after phase 1."""
+# A text after phase 1: its language; whether it is addressed to someone (starts with
+# @handle); its tokens with their entries; whether it is tagged #sarcasm/#ironie; its
+# scare-quoted words.
+_Tokenised = tuple[str, bool, list[_Token], bool, frozenset[str]]
 
-    language: str
-    addressed: bool  # starts with @handle: written to someone
-    tokens: list[_Token]
-    sarcasm_tagged: bool  # "#sarcasm", "#ironie"
-    scare: frozenset[str]  # scare-quoted words
+
+@dataclass(frozen=True, slots=True)
+class _Phrases:
+    """A language's phrases, and the first words of its two- and three-word phrases (to skip
+    the tuple lookup for most words)."""
+
+    phrases: dict[tuple[str, ...], Entry]
+    first2: frozenset[str]
+    first3: frozenset[str]
+    german: bool
+
+    @classmethod
+    def of(cls, lexicon: Lexicon, *, german: bool) -> _Phrases:
+        phrases = lexicon.phrases
+        return cls(
+            phrases,
+            frozenset(p[0] for p in phrases if len(p) == 2),
+            frozenset(p[0] for p in phrases if len(p) == 3),
+            german,
+        )
 
 
 class _Items:
@@ -454,9 +457,6 @@ class _Scan:
         "_boost",
         "_clause",
         "_clause_words",
-        "_first2",
-        "_first3",
-        "_german",
         "_irrealis_cue",
         "_item_at",
         "_last_item_at",
@@ -488,21 +488,9 @@ class _Scan:
         "words_seen",
     )
 
-    def __init__(
-        self,
-        phrases: dict[tuple[str, ...], Entry],
-        first2: frozenset[str],
-        first3: frozenset[str],
-        *,
-        german: bool,
-        scare: frozenset[str],
-        sarcasm: bool,
-    ) -> None:
+    def __init__(self, phrases: _Phrases, scare: frozenset[str], sarcasm: bool) -> None:
         self._phrases = phrases
-        self._first2 = first2  # first words of two- and three-word phrases
-        self._first3 = first3
-        self._german = german
-        self._scare = scare
+        self._scare = scare  # scare-quoted words
         # --- results
         self.items = _Items()
         self.sarcasm = sarcasm
@@ -537,8 +525,9 @@ class _Scan:
         self._last_thanks_at = -10
 
     def run(self, tokens: list[_Token]) -> None:
-        first2 = self._first2
-        first3 = self._first3
+        phrases = self._phrases.phrases
+        first2 = self._phrases.first2
+        first3 = self._phrases.first3
         at = 0  # words so far
         clause_first = ""
         prev1 = prev2 = ""  # the previous two words ("" after punctuation or an emoji)
@@ -571,9 +560,9 @@ class _Scan:
                 phrase: Entry | None = None
                 span = 2
                 if prev1 in first2:
-                    phrase = self._phrases.get((prev1, key))
+                    phrase = phrases.get((prev1, key))
                 if phrase is None and prev2 in first3:
-                    phrase = self._phrases.get((prev2, prev1, key))
+                    phrase = phrases.get((prev2, prev1, key))
                     span = 3
                 prev2 = prev1
                 prev1 = key
@@ -650,7 +639,7 @@ class _Scan:
             self._close_negation()
             self._neg_left = NEGATION_SCOPE
             self._neg_at = self.words_seen
-            if self._german and _squeeze_all(key) in _GERMAN_POST_NEGATORS:
+            if self._phrases.german and _squeeze_all(key) in _GERMAN_POST_NEGATORS:
                 self._neg_german_post = True
                 self._retro_target = self._last_item_in_clause
         elif kind == "rev":
@@ -846,7 +835,8 @@ def _text_level(scan: _Scan) -> tuple[float, float]:
 
 
 def _scored(
-    tokens: _Tokens,
+    language: str,
+    addressed: bool,
     valence: float,
     cue: float,
     sentiment_threshold: float,
@@ -854,7 +844,7 @@ def _scored(
 ) -> Classification:
     """Phase 4: the complaint and sentiment scores from the text's valence and evidence."""
     z = COMPLAINT_BIAS + COMPLAINT_W_CUE * cue - COMPLAINT_W_VALENCE * valence
-    if tokens.addressed:
+    if addressed:
         z += ADDRESSED_PRIOR
     complaint_score = round(_sigmoid(z), 4)
     s = valence - CUE_AS_VALENCE * max(cue, 0.0)
@@ -866,7 +856,7 @@ def _scored(
     else:
         sentiment = "neutral"
     return Classification(
-        language=tokens.language,
+        language=language,
         sentiment=sentiment,
         sentiment_score=sentiment_score,
         complaint=complaint_score >= complaint_threshold,

@@ -65,6 +65,8 @@ CLAUSE_END = frozenset({".", ";", ":", "…"})
 
 def fold(word: str) -> str:
     """Lookup key of a word: lower case, umlauts/ß spelled out, curly apostrophes straightened."""
+    if word.isascii():
+        return word.lower()  # the table maps only non-ASCII letters
     return word.lower().translate(_FOLD_TABLE)
 
 
@@ -103,6 +105,8 @@ def analyse_chunk(chunk: str) -> Chunk:
 
     No rule looks across whitespace, so a text's analysis is the concatenation of its chunks'
     (which repeat a lot and are cached by :func:`prepare`)."""
+    if chunk.isalpha():
+        return ((chunk,), _EMPTY, _EMPTY)  # one plain word: most pieces
     text = chunk
     if "@" in text or "＠" in text:
         text = _HANDLE_RE.sub(" ", text)
