@@ -19,6 +19,19 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _classifier(settings: Settings, model: Path | None = None) -> tuple[Any, str]:
+    """The classifier to use (--model PATH, else MENTIONWATCH_CLASSIFIER) and the name its
+    records carry; one `Error:` line and exit 2 when it can't be used."""
+    from agents.classifier_setting import load_classifier, model_classifier
+
+    try:
+        return (model_classifier(model, settings) if model is not None
+                else load_classifier(settings))
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mentionwatch")
 def main() -> None:
@@ -304,7 +317,6 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
     """Audit an event-time range: the same core as the live workers, judged by the event-time
     watermark only, so the same records always give the same report."""
     from agents.replay import ReplayError, judging_configuration, parse_time, run_replay
-    from streams.classification import get_classifier
 
     settings = _settings()
     try:
@@ -313,12 +325,12 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
         raise click.BadParameter(str(exc)) from None
     if to_ms <= from_ms:
         raise click.BadParameter("--to must be after --from")
-    classifier = get_classifier(settings.classifier, threshold=settings.complaint_threshold)
+    classifier, classifier_name = _classifier(settings)
     try:
         judging = judging_configuration(settings, brands_file, from_ms, to_ms)
         if judging.note:
             click.echo(f"Note: {judging.note}", err=True)
-        report, stats = run_replay(settings, judging.config, classifier, settings.classifier,
+        report, stats = run_replay(settings, judging.config, classifier, classifier_name,
                                    from_ms=from_ms, to_ms=to_ms, brand=brand, fmt=fmt,
                                    progress=not no_progress, source=source, workers=workers,
                                    by=by, answered_ids=with_answered_ids,
@@ -359,13 +371,17 @@ def demo(rate: float, count: int | None) -> None:
 @click.option("--lang", default=None, help="Language hint (de, en) for every text.")
 @click.option("--field", "text_field", default="text", show_default=True,
               help="For JSON lines input: the field holding the text.")
-def classify(file: str, lang: str | None, text_field: str) -> None:
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A model file from `mentionwatch train` (default: MENTIONWATCH_CLASSIFIER).")
+def classify(file: str, lang: str | None, text_field: str, model: Path | None) -> None:
     """Classify texts (plain lines or JSON lines) from FILE or stdin; one JSON object per line."""
     from agents.classify_cli import classify_lines
 
+    backend, _name = _classifier(_settings(), model)
     try:
         with click.open_file(file, "r", encoding="utf-8") as handle:
-            classify_lines(handle, sys.stdout, text_field=text_field, lang=lang)
+            classify_lines(handle, sys.stdout, text_field=text_field, lang=lang,
+                           classifier=backend)
     except (ConfigError, ValueError) as exc:  # a bad --lang or MENTIONWATCH_* setting
         raise click.ClickException(str(exc)) from None
 
@@ -375,12 +391,116 @@ def classify(file: str, lang: str | None, text_field: str) -> None:
               help="Airline tweets CSV (default ../shared/data/airline/dev.csv).")
 @click.option("--germeval", type=click.Path(path_type=Path), default=None,
               help="GermEval 2017 TSV (default ../shared/data/germeval2017/dev.tsv).")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              multiple=True, help="A labelled file (CSV or JSON lines, as for `train`) "
+              "instead of the shared dev sets; repeatable.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Measure this model file (default: MENTIONWATCH_CLASSIFIER).")
+@click.option("--cv", type=click.IntRange(min=2), default=None, metavar="K",
+              help="Instead: K-fold cross-validation of a model trained on each data set, "
+              "next to the lexicon and the majority label.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def eval_classifier(airline: Path | None, germeval: Path | None, as_json: bool) -> None:
-    """Measure the classifier against the majority-class and VADER baselines."""
+def eval_classifier(airline: Path | None, germeval: Path | None, labels: tuple[Path, ...],
+                    model: Path | None, cv: int | None, as_json: bool) -> None:
+    """Measure the classifier against the majority-class and VADER baselines (or, with --cv,
+    how well a model trained on the data does on texts it did not see)."""
     from agents import eval_classifier as ev
+    from agents.labels import LabelError
 
-    ev.main(airline=airline, germeval=germeval, as_json=as_json)
+    if cv is not None and model is not None:
+        raise click.BadParameter("--cv trains its own models: give --model or --cv, not both")
+    backend = None if cv is not None else _classifier(_settings(), model)[0]
+    try:
+        ev.main(airline=airline, germeval=germeval, as_json=as_json, classifier=backend, cv=cv,
+                labels=labels)
+    except (LabelError, ValueError, OSError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command("train")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the model file (replaced atomically).")
+@click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, metavar="K",
+              help="Folds of the cross-validation printed first (0: none).")
+def train(labels: Path, out: Path, cv: int) -> None:
+    """Fit a complaint/sentiment/relevance model on your labelled mentions (CSV or JSON lines:
+    text, sentiment and/or complaint, optional relevant, lang, id) and write it to --out."""
+    from datetime import UTC, datetime
+
+    from agents.brand_versions import mentionwatch_version
+    from agents.labels import LabelError, read_labels
+    from agents.train_cli import (
+        cross_validate,
+        format_cv_table,
+        label_counts,
+        train_model,
+        write_model_atomically,
+    )
+
+    try:
+        label_set = read_labels(labels)
+        examples = label_set.examples
+        counts = ", ".join(f"{task} " + " ".join(f"{k} {v}" for k, v in values.items())
+                           for task, values in label_counts(examples).items())
+        click.echo(f"{len(examples)} labelled examples ({counts}); "
+                   f"{label_set.unlabelled} rows without a label skipped", err=True)
+        if cv:
+            click.echo(format_cv_table({labels.name: cross_validate(examples, cv)}))
+        model = train_model(examples, trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                            source=labels.name, mentionwatch_version=mentionwatch_version())
+        write_model_atomically(model, out)
+    except (LabelError, ValueError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {model.name} to {out} (sha256 {model.sha256}); use it with "
+               f"MENTIONWATCH_CLASSIFIER=model:{out.resolve()}")
+
+
+@main.command("label-sample")
+@click.option("--from", "from_", required=True, help="Start of the event-time range (RFC 3339 "
+              "or YYYY-MM-DD), inclusive.")
+@click.option("--to", "to", required=True, help="End of the event-time range, exclusive.")
+@click.option("--n", "count", type=click.IntRange(min=1), required=True,
+              help="How many mentions to export.")
+@click.option("--random-share", type=click.FloatRange(0.0, 1.0), default=0.2,
+              show_default=True, help="Share of the N drawn at random (the rest: those the "
+              "classifier is least sure of), so the labels also show the usual mentions.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random draw (the same seed and records: the same sample).")
+@click.option("--brand", default=None, help="Only this brand.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Judge uncertainty with this model (default: MENTIONWATCH_CLASSIFIER).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The CSV to write (id, brand, platform, created_at, lang, text and empty "
+              "sentiment, complaint, relevant columns).")
+def label_sample(from_: str, to: str, count: int, random_share: float, seed: int,
+                 brand: str | None, model: Path | None, out: Path) -> None:
+    """Export the customers' mentions of a time range of mentions.enriched that most need a
+    label: those the classifier is least sure of, plus a random share, as a CSV to label and
+    give to `mentionwatch train`."""
+    from agents.label_sample import SampleError, run_label_sample
+    from agents.replay import parse_time
+
+    settings = _settings()
+    try:
+        from_ms, to_ms = parse_time(from_), parse_time(to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if to_ms <= from_ms:
+        raise click.BadParameter("--to must be after --from")
+    classifier, _name = _classifier(settings, model)
+    try:
+        summary = run_label_sample(settings, classifier, from_ms=from_ms, to_ms=to_ms, n=count,
+                                   random_share=random_share, seed=seed, brand=brand, out=out)
+    except SampleError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(summary, err=True)
 
 
 if __name__ == "__main__":

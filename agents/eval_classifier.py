@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from streams.classification import Classifier, get_classifier
+from streams.classification.model import LabelledText
 
 CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
 AIRLINE_REL = Path("airline") / "dev.csv"
@@ -259,21 +260,118 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def load_airline_labelled(path: Path) -> list[LabelledText]:
+    """The airline set as training examples (id = tweet id)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        out = [LabelledText(row["text"], "en", row["airline_sentiment"].strip(),
+                            id=row["tweet_id"])
+               for row in csv.DictReader(handle) if row.get("text") is not None]
+    _check_labels([Example(e.text, e.sentiment or "", "en") for e in out], path)
+    return out
+
+
+def load_germeval_labelled(path: Path) -> list[LabelledText]:
+    """The GermEval set as training examples (id = the document's URL, relevance labelled)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 10_000_000))
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        out = [LabelledText(row["text"], "de", row["sentiment"].strip(),
+                            relevant=row["relevance"].strip().lower() == "true", id=row["id"])
+               for row in reader if row.get("text") is not None]
+    _check_labels([Example(e.text, e.sentiment or "", "de") for e in out], path)
+    return out
+
+
+def shared_labelled(airline: Path | str | None = None, germeval: Path | str | None = None
+                    ) -> dict[str, list[LabelledText]]:
+    base = shared_data_dir()
+    return {
+        "airline": load_airline_labelled(Path(airline) if airline else base / AIRLINE_REL),
+        "germeval": load_germeval_labelled(Path(germeval) if germeval else base / GERMEVAL_REL),
+    }
+
+
+def run_cv(datasets: dict[str, list[LabelledText]], k: int) -> dict[str, Any]:
+    """K-fold cross-validation of a model trained on each data set (agents.train_cli)."""
+    from agents.train_cli import cross_validate
+
+    return {"cv": k, "datasets": {name: cross_validate(examples, k)
+                                  for name, examples in datasets.items()}}
+
+
+def run_fixed(datasets: dict[str, list[LabelledText]], classifier: Classifier) -> dict[str, Any]:
+    """A given classifier (e.g. a trained model) on labelled files, next to the majority label
+    of each file."""
+    from agents.train_cli import _majority, label_counts, score_examples
+
+    out: dict[str, Any] = {}
+    for name, examples in datasets.items():
+        predictions = [classifier.classify(e.text, e.lang) for e in examples]
+        majority = _majority(examples)
+        out[name] = {"n": len(examples), "labels": label_counts(examples), "systems": {
+            "mentionwatch": score_examples(examples, predictions),
+            "majority": score_examples(examples, [majority] * len(examples)),
+        }}
+    return {"classifier": getattr(classifier, "name", type(classifier).__name__),
+            "datasets": out}
+
+
+def format_fixed_table(result: dict[str, Any]) -> str:
+    header = f"{'data set':<10} {'n':>6}  {'system':<13}" + "".join(
+        f" {label:>9}" for _, label in _COLUMNS)
+    lines = [f"classifier: {result['classifier']}", header, "-" * len(header)]
+    for name, ds in result["datasets"].items():
+        for i, system in enumerate(("mentionwatch", "majority")):
+            metrics = ds["systems"][system]
+            first = f"{name[:10]:<10} {ds['n']:>6}" if i == 0 else " " * 17
+            lines.append(f"{first}  {system:<13}" + "".join(
+                f" {metrics[key]:>9.3f}" if key in metrics else f" {'-':>9}"
+                for key, _ in _COLUMNS))
+        lines.append("")
+    lines.append("complaint = the complaint label, or labelled negative where only the sentiment "
+                 "is given; majority = the most frequent label of the file.")
+    return "\n".join(lines)
+
+
 def main(
     airline: Path | str | None = None,
     germeval: Path | str | None = None,
     as_json: bool = False,
     out: TextIO | None = None,
+    *,
+    classifier: Classifier | None = None,
+    cv: int | None = None,
+    labels: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Run the evaluation and print the table (or JSON) to ``out`` (stdout by default)."""
-    stream = out if out is not None else sys.stdout
-    result = run_eval(airline, germeval)
-    if as_json:
-        import json
+    """Run the evaluation and print the table (or JSON) to ``out`` (stdout by default).
 
+    ``cv``: cross-validate a model trained on each data set instead of measuring a fixed
+    classifier. ``labels``: labelled files (see agents.labels) instead of the shared dev sets.
+    ``classifier``: the classifier to measure (default: the configured one)."""
+    import json
+
+    from agents.train_cli import format_cv_table
+
+    stream = out if out is not None else sys.stdout
+    if cv is not None or labels:
+        from agents.labels import read_labels
+
+        datasets = ({p.name: read_labels(p).examples for p in labels} if labels
+                    else shared_labelled(airline, germeval))
+        if cv is not None:
+            result = run_cv(datasets, cv)
+            text = format_cv_table(result["datasets"])
+        else:
+            result = run_fixed(datasets, classifier if classifier is not None
+                               else get_classifier(os.environ.get("MENTIONWATCH_CLASSIFIER")))
+            text = format_fixed_table(result)
+    else:
+        result = run_eval(airline, germeval, classifier)
+        text = format_table(result)
+    if as_json:
         stream.write(json.dumps(_to_jsonable(result), indent=2, sort_keys=True) + "\n")
     else:
-        stream.write(format_table(result) + "\n")
+        stream.write(text + "\n")
     return result
 
 
