@@ -758,7 +758,8 @@ def replay_provenance(settings: Settings, config: BrandConfig, job: _Job, stats:
         classifier: dict[str, Any] = {
             "by": "this replay (mentions.raw classified again)",
             "name": job.classifier_name or "lexicon",
-            "model_sha256": lexicon_model_sha256() if default else None,
+            "model_sha256": (lexicon_model_sha256() if default
+                             else getattr(job.classifier, "model_sha256", None)),
             "complaint_threshold": settings.complaint_threshold,
         }
     else:

@@ -16,6 +16,7 @@ The shell reads the file; this module only parses bytes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -89,8 +90,8 @@ class FeatureSettings:
 
 @dataclass(frozen=True, slots=True)
 class TrainingSettings:
-    epochs: int = 12
-    l2: float = 2e-5
+    epochs: int = 10
+    l2: float = 3e-5
     learning_rate: float = 0.5
     seed: int = 16
     balance: float = 1.0
@@ -136,7 +137,7 @@ def sparse_features(text: str, settings: FeatureSettings) -> tuple[set[str], set
     toks = tokens(text, settings.max_tokens)
     words = set(toks)
     if settings.word_ngrams >= 2:
-        words.update([f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)])
+        words.update([f"{a} {b}" for a, b in itertools.pairwise(toks)])
     chars: set[str] = set()
     lo, hi = settings.char_min, settings.char_max
     for tok in set(toks):
