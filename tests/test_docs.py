@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The generator (tools/, not an installed package) imports from the repository's root, which
+# `python -m pytest` puts on the path and the `pytest` script doesn't.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 REGENERATE = "./dev docs"
 LINK_RE = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 

@@ -245,12 +245,17 @@ def _option_row(param: click.Parameter) -> str:
                 f"{cell(text.ARGUMENTS.get(param.human_readable_name, ''))} |")
     assert isinstance(param, click.Option)
     names = ", ".join(f"`{o}`" for o in (*param.opts, *param.secondary_opts))
+    default_value = param.default if param.default not in ((), [], None) else None
+    if "Sentinel" in type(default_value).__name__ or "UNSET" in repr(default_value):
+        default_value = None  # click's "no default given"
     if param.is_flag:
         default = "off"
     elif param.required:
         default = "required"
     else:
-        default = show_default(param.default)
+        default = show_default(default_value)
+    if param.multiple:
+        default += "; repeatable"
     kind = param.type.name if not isinstance(param.type, click.Choice) else \
         " \\| ".join(param.type.choices)
     env = f"`{param.envvar}`" if isinstance(param.envvar, str) else "–"
