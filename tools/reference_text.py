@@ -40,7 +40,7 @@ SETTINGS: dict[str, str] = {
     'MENTIONWATCH_STORE':
         'Table store: `rocksdb://` (persistent, fast restart) or `memory://` (replays the changelog at every start).',
     'MENTIONWATCH_CLASSIFIER':
-        'Classifier backend: `lexicon` or `package.module:attribute` ([classification](../classification.md)).',
+        'Classifier backend: `lexicon`, `model:PATH` (a model file from `mentionwatch train`) or `package.module:attribute` ([classification](../classification.md)).',
     'MENTIONWATCH_COMPLAINT_THRESHOLD':
         'Complaint score threshold in [0, 1].',
     'MENTIONWATCH_MAX_RECORD_BYTES':
