@@ -174,3 +174,24 @@ def test_the_topics_page_lists_every_topic_the_code_creates() -> None:
     page = (REPO / "docs" / "reference" / "topics.md").read_text(encoding="utf-8")
     missing = [name for name in topic_names(Settings()) if f"| `{name}` |" not in page]
     assert not missing, f"docs/reference/topics.md has no row for {missing}"
+
+
+def test_the_refused_request_example_is_what_the_server_says() -> None:
+    """docs/reference/wire-formats.md shows a POST /mentions refusal; its per-item error is
+    what the admission check gives for that mention, its detail the handler's wording."""
+    import json
+
+    from streams.admission import admit_batch
+    from streams.brands import parse_brand_config
+    from tools import reference_text
+
+    mention = {k: v for k, v in reference_text.EXAMPLE_MENTION.items() if k != "created_at"}
+    _, refusals = admit_batch([mention], produced_ms=1_764_756_000_000, max_record_bytes=65536,
+                              max_future_ms=300_000, brands=parse_brand_config(""))
+    page = (REPO / "docs" / "reference" / "wire-formats.md").read_text(encoding="utf-8")
+    flat = " ".join(page.split())
+    errors = json.dumps([r.as_json() for r in refusals])
+    assert f'"errors": {errors}' in flat, errors
+    handler = (REPO / "agents" / "web.py").read_text(encoding="utf-8")
+    assert '"invalid_mentions", f"{len(refusals)} of {len(items)} mentions would be "' in handler
+    assert '"refused; nothing was written", accepted=0, rejected=len(refusals)' in handler

@@ -486,10 +486,12 @@ WIRE_NOTES: dict[str, str] = {
         "    --data @mention.json http://127.0.0.1:6066/mentions\n"
         '{"accepted": 1, "rejected": 0} HTTP 202\n'
         "```\n\n"
-        "A refused request writes nothing and says why, per item (no mention text is echoed):\n\n"
+        "A refused request (here: the same mention without `created_at`) writes nothing and "
+        "says why, per item, with HTTP 400 (no mention text is echoed):\n\n"
         "```json\n"
-        '{"error": "invalid_mentions", "detail": "1 of 1 mentions refused; nothing was written",\n'
-        ' "accepted": 0, "errors": [{"index": 0, "reason": "schema_violation",\n'
-        '   "field": "$.created_at", "detail": "missing required field"}]}\n'
+        '{"error": "invalid_mentions", "detail": "1 of 1 mentions would be refused; nothing was '
+        'written",\n'
+        ' "accepted": 0, "rejected": 1, "errors": [{"index": 0, "reason": "schema_violation",\n'
+        '   "field": "$.created_at", "detail": "is required"}]}\n'
         "```"),
 }
