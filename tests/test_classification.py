@@ -397,6 +397,50 @@ def test_long_news_is_damped() -> None:
     assert classify(article).complaint_score < classify(tweet).complaint_score
 
 
+# ---------------------------------------------------------------- issue 16: the lexicon default
+# Hand-written sentences (none copied from the evaluation data).
+
+
+def test_why_as_a_conjunction_is_no_evidence() -> None:
+    for text in ("@airline that's why I always fly with you",
+                 "@airline that is why I keep coming back",
+                 "@airline which is why we booked with you"):
+        assert not complaint(text), text
+    assert complaint("why is my flight delayed again")  # a rhetorical question still is
+
+
+@pytest.mark.parametrize(
+    ("word", "lang"),
+    [("broke", "en"), ("humiliating", "en"), ("humiliated", "en"), ("Unglück", "de"),
+     ("Zugunglück", "de"), ("Knappheit", "de"), ("Personalknappheit", "de"),
+     ("demütigend", "de")],
+)
+def test_lexicon_gaps_are_filled(word: str, lang: str) -> None:
+    entry = LexiconClassifier().lookup(word, lang)
+    assert entry is not None and entry.valence < 0 and entry.complaint > 0, word
+
+
+def test_gap_words_make_complaints() -> None:
+    assert complaint("@airline my suitcase broke on the belt")
+    assert complaint("@airline the way your agent spoke to me at the gate was humiliating")
+    assert complaint("@DB_Bahn Personalknappheit im Bordbistro")
+    assert sentiment("Schon wieder ein Unglück mit der S-Bahn") == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@airline been waiting at the gate for hours",
+     "@airline 3rd time this week my flight is moved",
+     "@airline they keep hanging up on me",
+     "@airline over an hour at the gate and counting",
+     "@DB_Bahn warte seit einer Stunde auf den Zug",
+     "@DB_Bahn zum dritten Mal diese Woche",
+     "@DB_Bahn zum x-ten Mal diese Woche"],
+)
+def test_implicit_complaints(text: str) -> None:
+    assert complaint(text), text
+
+
 # ---------------------------------------------------------------- lexicon and backends
 def test_lexicons_load_and_parse() -> None:
     en = load_lexicon("lexicon_en.tsv")
