@@ -20,7 +20,12 @@ from schemas.codec import (
     decode_brand_config,
     encode_brand_config,
 )
-from streams.brand_versions import ConfigVersion, needs_recording
+from streams.brand_versions import (
+    ConfigTimeline,
+    ConfigVersion,
+    needs_recording,
+    ordered_versions,
+)
 from streams.brands import (
     BrandConfig,
     BrandConfigError,
@@ -162,13 +167,29 @@ def recorded_versions(settings: Settings) -> list[ConfigVersion] | None:
     return [to_version(record, where) for record, where in records]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a worker found and did at start: the record it wrote (None: its configuration was
+    already the latest) and every version recorded so far, its own included."""
+
+    written: RecordedBrandConfig | None
+    versions: tuple[ConfigVersion, ...]
+
+    def judging(self, current: BrandConfig) -> BrandConfig:
+        """What the worker judges with: `current` alone while it is the only version, else
+        every mention with the version in force when it was created (as replay does)."""
+        if len(self.versions) <= 1:
+            return current
+        return ConfigTimeline.of(self.versions, current=current)
+
+
 def record_brand_config(settings: Settings, brands: BrandsFile, version: str,
                         now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
-                        ) -> RecordedBrandConfig | None:
+                        ) -> Recorded:
     """Record the configuration a worker starts with, unless it is the latest recorded version.
-    Returns the record written (None: nothing to record). Waits for the broker's
-    acknowledgement: a worker doesn't judge with a configuration an audit can't find. Raises
-    TopicError when the broker can't be reached or refuses the record."""
+    Waits for the broker's acknowledgement: a worker doesn't judge with a configuration an
+    audit can't find. Raises TopicError when the broker can't be reached or refuses the
+    record."""
     from kafka.errors import KafkaError
 
     from agents.topics import KafkaAuthError, TopicError
@@ -182,13 +203,19 @@ def record_brand_config(settings: Settings, brands: BrandsFile, version: str,
 
 
 def _record(settings: Settings, brands: BrandsFile, version: str,
-            now_ms: Callable[[], int]) -> RecordedBrandConfig | None:
+            now_ms: Callable[[], int]) -> Recorded:
     from agents.ingest import make_producer
 
     records = read_recorded(settings, strict=False) or []
+    versions = []
+    for record, where in records:
+        try:
+            versions.append(to_version(record, where))
+        except RecordedConfigError as exc:  # as an unreadable record: the audit will say so
+            log.warning("%s", exc)
     sha = brand_config_sha256(brands.config)
-    if not needs_recording([(r.effective_ms, r.sha256) for r, _ in records], sha):
-        return None
+    if not needs_recording([(v.effective_ms, v.sha256) for v in versions], sha):
+        return Recorded(None, ordered_versions(versions))
     record = RecordedBrandConfig(now_ms(), sha, brands.source, brands.text, version)
     producer = make_producer(settings)
     try:
@@ -197,4 +224,5 @@ def _record(settings: Settings, brands: BrandsFile, version: str,
         future.get(timeout=SEND_TIMEOUT_S)
     finally:
         producer.close(timeout=5)
-    return record
+    own = ConfigVersion(record.effective_ms, sha, brands.source, brands.config)
+    return Recorded(record, ordered_versions([*versions, own]))

@@ -85,11 +85,14 @@ def run_worker(settings: Settings) -> None:
             log.info("topic %s", line)
         brands = read_brands_file(settings)
         recorded = record_brand_config(settings, brands, mentionwatch_version())
-        if recorded is not None:
+        if recorded.written is not None:
             log.info("brand configuration %s (%s) recorded on %s, in force from %s",
-                     recorded.sha256[:12], brands.source, settings.topic_brand_config,
-                     format_rfc3339_ms(recorded.effective_ms))
-        pipeline = build_pipeline(settings, brands.config)
+                     recorded.written.sha256[:12], brands.source, settings.topic_brand_config,
+                     format_rfc3339_ms(recorded.written.effective_ms))
+        if len(recorded.versions) > 1:
+            log.info("%d brand configurations recorded: each mention is judged with the one in "
+                     "force when it was created", len(recorded.versions))
+        pipeline = build_pipeline(settings, recorded.judging(brands.config))
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr=settings.metrics_host,
                               registry=pipeline.metrics.registry)

@@ -2,10 +2,10 @@
 force for a mention.
 
 Workers record the configuration they start with (schemas: brand_config.v1) on a compacted
-topic, each version with the instant it took effect. An audit judges every mention with the
-version in force when the mention was created (its event time): a later change of the brands
-file doesn't re-judge the past. A mention older than the first recorded version is judged with
-the first one (nothing earlier is known).
+topic, each version with the instant it took effect. The workers and the audit alike judge
+every mention with the version in force when the mention was created (its event time): a later
+change of the brands file doesn't re-judge the past. A mention older than the first recorded
+version is judged with the first one (nothing earlier is known).
 """
 
 from __future__ import annotations
@@ -73,16 +73,21 @@ class ConfigTimeline(BrandConfig):
     _starts: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
-    def of(cls, versions: Sequence[ConfigVersion]) -> ConfigTimeline:
+    def of(cls, versions: Sequence[ConfigVersion], current: BrandConfig | None = None
+           ) -> ConfigTimeline:
+        """`current` answers where no instant applies (a worker: the file it runs with, whose
+        brands are its metrics' labels); by default the latest version's defaults with the
+        brands of every version (an audit lists every brand configured in its range)."""
         ordered = ordered_versions(versions)
         if not ordered:
             raise ValueError("a configuration timeline needs at least one version")
-        latest = ordered[-1].config
-        return cls(brands=_merged_brands(ordered), default_sla_ms=latest.default_sla_ms,
-                   default_ignore_after_ms=latest.default_ignore_after_ms,
-                   share_window_ms=latest.share_window_ms,
-                   default_due_soon_ms=latest.default_due_soon_ms,
-                   default_ignore_soon_ms=latest.default_ignore_soon_ms,
+        base = current if current is not None else ordered[-1].config
+        brands = base.brands if current is not None else _merged_brands(ordered)
+        return cls(brands=brands, default_sla_ms=base.default_sla_ms,
+                   default_ignore_after_ms=base.default_ignore_after_ms,
+                   share_window_ms=base.share_window_ms,
+                   default_due_soon_ms=base.default_due_soon_ms,
+                   default_ignore_soon_ms=base.default_ignore_soon_ms,
                    versions=ordered, _starts=tuple(v.effective_ms for v in ordered))
 
     def version_at(self, at_ms: int) -> ConfigVersion:

@@ -17,6 +17,7 @@ from test_tracking_kafka import _cli
 
 from agents.brand_versions import BrandsFile, read_recorded, record_brand_config
 from agents.topics import ensure_topics
+from schemas.codec import format_rfc3339_ms, parse_rfc3339_ms
 from streams.brands import parse_brand_config
 
 pytestmark = pytest.mark.kafka
@@ -30,7 +31,7 @@ def _brands(toml: str, source: str) -> BrandsFile:
 
 
 def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return format_rfc3339_ms(t)
 
 
 def _mention(pid: str, author: str, created: int, **extra: Any) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def _produce_raw(stack: Stack, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         customer = doc.get("in_reply_to_author_id") or doc["author"]["id"]
         producer.send(stack.topic("mentions.raw"), key=f"twitter:{customer}".encode(),
-                      value=orjson.dumps(doc), timestamp_ms=ms(doc["created_at"][:19]))
+                      value=orjson.dumps(doc), timestamp_ms=parse_rfc3339_ms(doc["created_at"]))
     producer.flush()
     producer.close()
 
@@ -56,15 +57,17 @@ def test_a_worker_records_a_configuration_once_and_each_change(stack: Stack) -> 
     settings = stack.settings()
     ensure_topics(settings)
     first = record_brand_config(settings, _brands(V1_TOML, "/etc/a.toml"), "9.9",
-                                now_ms=lambda: 1_000)
+                                now_ms=lambda: 1_000).written
     assert first is not None and first.effective_ms == 1_000
     # A restart with the same content (another layout, comments) records nothing.
     same = "# reformatted\n" + V1_TOML.replace(" = ", "=")
-    assert record_brand_config(settings, _brands(same, "/etc/b.toml"), "9.9",
-                               now_ms=lambda: 2_000) is None
+    again = record_brand_config(settings, _brands(same, "/etc/b.toml"), "9.9",
+                                now_ms=lambda: 2_000)
+    assert again.written is None and [v.effective_ms for v in again.versions] == [1_000]
     changed = record_brand_config(settings, _brands(V2_TOML, "/etc/a.toml"), "9.9",
                                   now_ms=lambda: 3_000)
-    assert changed is not None
+    assert changed.written is not None
+    assert [v.effective_ms for v in changed.versions] == [1_000, 3_000]
     records = sorted(r.effective_ms for r, _ in read_recorded(settings) or [])
     assert records == [1_000, 3_000]
     # A damaged record doesn't keep a worker from starting (an audit refuses it, below).
@@ -75,7 +78,7 @@ def test_a_worker_records_a_configuration_once_and_each_change(stack: Stack) -> 
     producer.flush()
     producer.close()
     back = record_brand_config(settings, _brands(V1_TOML, "/etc/a.toml"), "9.9",
-                               now_ms=lambda: 4_000)
+                               now_ms=lambda: 4_000).written
     assert back is not None and back.sha256 == first.sha256
     assert len(read_recorded(settings, strict=False) or []) == 3
 
@@ -162,3 +165,91 @@ def _write(tmp_path: Path, toml: str) -> Path:
     path = tmp_path / f"brands-{abs(hash(toml))}.toml"
     path.write_text(toml, encoding="utf-8")
     return path
+
+
+def _events(stack: Stack) -> dict[str, list[str]]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(stack.topic("complaints.events"), bootstrap_servers=stack.bootstrap,
+                             group_id=None, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=2000)
+    kinds: dict[str, list[str]] = {}
+    for record in consumer:
+        event = orjson.loads(record.value)
+        kinds.setdefault(event["mention_id"], []).append(event["kind"])
+    consumer.close()
+    return kinds
+
+
+def test_live_workers_and_replay_judge_across_a_configuration_change_alike(
+        stack: Stack, tmp_path: Path) -> None:
+    """c1 is made under v1 (ignore deadline 1 h) and answered after a restart with v2 (10 s),
+    45 s after it was made: judged with v1 (answered), live as in the audit; c2, made under v2
+    and answered 25 s later, was ignored first (answered late). Before configurations were
+    recorded, the restarted worker judged c1 with v2: ignored."""
+    import time
+
+    from agents.demo import stop_process
+
+    v1 = _write(tmp_path, '[brands.acme]\naccounts = ["acme_help"]\nsla = "30m"\n'
+                          'ignore_after = "1h"\n')
+    v2 = _write(tmp_path, '[brands.acme]\naccounts = ["acme_help"]\nsla = "5s"\n'
+                          'ignore_after = "10s"\n')
+    env = {"MENTIONWATCH_ALLOWED_LATENESS_SECONDS": "0",
+           "MENTIONWATCH_IDLE_GRACE_SECONDS": "100000000",  # event time only, like replay
+           "MENTIONWATCH_TICK_INTERVAL_SECONDS": "0.5"}
+
+    def now() -> int:
+        return int(time.time() * 1000)
+
+    first = stack.start_worker("v1", MENTIONWATCH_BRANDS_FILE=str(v1), **env)
+    c1_at = now()
+    _produce_raw(stack, [_mention("c1", "u1", c1_at)])
+    deadline = time.monotonic() + 60
+    while "c1" not in _enriched_ids(stack):
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.5)
+    stop_process(first.proc, timeout_s=20)
+    second = stack.start_worker("v2", MENTIONWATCH_BRANDS_FILE=str(v2), **env)
+    assert "2 brand configurations recorded" in second.log()
+    c2_at = now()
+    _produce_raw(stack, [_mention("c2", "u2", c2_at)])
+    time.sleep(max(0.0, (c1_at + 45_000 - now()) / 1000))
+    answer_at = max(now(), c1_at + 45_000, c2_at + 25_000)
+    _produce_raw(stack, [
+        _mention("r1", "acme_help", answer_at, in_reply_to="c1", in_reply_to_author_id="u1"),
+        _mention("r2", "acme_help", answer_at, in_reply_to="c2", in_reply_to_author_id="u2"),
+    ])
+    deadline = time.monotonic() + 90
+    while True:
+        kinds = _events(stack)
+        if "answered" in kinds.get("c1", []) and "answered_late" in kinds.get("c2", []):
+            break
+        assert time.monotonic() < deadline, (kinds, second.log())
+        time.sleep(1)
+    assert "ignored" not in kinds["c1"], kinds  # judged with v1, in force when c1 was made
+    assert "ignored" in kinds["c2"], kinds
+
+    out = tmp_path / "audit.json"
+    day = datetime.fromtimestamp(c1_at / 1000, UTC).strftime("%Y-%m-%d")
+    rep = _cli(stack, "replay", "--from", day, "--to", "2100-01-01", "--format", "json",
+               "--output", str(out), "--no-progress", "--with-answered-ids",
+               env={"MENTIONWATCH_BRANDS_FILE": ""})
+    assert rep.returncode == 0, rep.stderr
+    report = json.loads(out.read_text())
+    view = next(b for b in report["brands"] if b["brand"] == "acme")["platforms"][0][
+        "complaints"]
+    assert view["answered_ids"] == ["c1"] and view["answered_late_ids"] == ["c2"], view
+    assert [v["source"] for v in report["provenance"]["brand_configuration"]["versions"]] == [
+        str(v1), str(v2)]
+
+
+def _enriched_ids(stack: Stack) -> set[str]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(stack.topic("mentions.enriched"), bootstrap_servers=stack.bootstrap,
+                             group_id=None, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    ids = {orjson.loads(r.value)["mention"]["id"] for r in consumer}
+    consumer.close()
+    return ids
