@@ -399,6 +399,7 @@ def test_long_news_is_damped() -> None:
 
 # ---------------------------------------------------------------- issue 16: the lexicon default
 # Hand-written sentences (none copied from the evaluation data).
+ADDRESSED_NO_EVIDENCE = 0.4013  # the addressed prior alone: sigmoid(-1.2 + 0.8)
 
 
 def test_why_as_a_conjunction_is_no_evidence() -> None:
@@ -425,6 +426,46 @@ def test_gap_words_make_complaints() -> None:
     assert complaint("@airline the way your agent spoke to me at the gate was humiliating")
     assert complaint("@DB_Bahn Personalknappheit im Bordbistro")
     assert sentiment("Schon wieder ein Unglück mit der S-Bahn") == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@airline what time does the first flight to Boston leave?",
+     "@airline can I bring my guitar on board?",
+     "@airline do you have a lounge in Denver?",
+     "@airline is there wifi on the night flight?",
+     "@DB_Bahn wann fährt der nächste Zug nach Köln?",
+     "@DB_Bahn gibt es im ICE Steckdosen?",
+     "@DB_Bahn kann ich mein Fahrrad mitnehmen?"],
+)
+def test_information_questions_count_against_a_complaint(text: str) -> None:
+    c = classify(text)
+    assert not c.complaint and c.sentiment == "neutral", text
+    # below what an addressed text with no evidence at all scores: the question counts
+    assert c.complaint_score < ADDRESSED_NO_EVIDENCE - 0.1, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@airline how long do I have to wait?",  # "how long" asks nothing
+     "@airline my flight was cancelled. When is the next one?",  # a problem, then a question
+     "@airline what time does it leave?? nobody at the gate knows",  # insistent
+     "@DB_Bahn wie lange noch?",
+     "@DB_Bahn Zug fällt aus. Wann fährt der nächste?"],
+)
+def test_questions_that_complain_stay_complaints(text: str) -> None:
+    assert complaint(text), text
+
+
+def test_rhetorical_question_is_not_an_information_question() -> None:
+    assert classify("@airline are you kidding me?").complaint_score >= ADDRESSED_NO_EVIDENCE
+
+
+def test_long_texts_have_a_lower_prior() -> None:
+    sentence = "Am Samstag fahren wir mit dem Zug nach Hamburg und besuchen dort Freunde."
+    story = " ".join([sentence] * 4)  # 52 words, nothing in the lexicon
+    assert classify(sentence).complaint_score == pytest.approx(0.2315, abs=1e-4)
+    assert classify(story).complaint_score == pytest.approx(0.1824, abs=1e-4)  # -0.3 prior
 
 
 @pytest.mark.parametrize(

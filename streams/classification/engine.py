@@ -23,7 +23,10 @@ written for German and English customer-service text:
   positive words negative;
 * a sign-off "thanks" after a complaint is politeness and is down-weighted; greeting formulas
   ("Guten Morgen", "have a nice day") and German salutations ("Liebe Bahn, ...") carry nothing;
-* evidence beyond a tweet's length (20 words) is damped by sqrt(20 / words).
+* evidence beyond a tweet's length (20 words) is damped by sqrt(20 / words);
+* a question asking for information ("what time does ...?", "gibt es ...?") with little else
+  counts against a complaint; a text of more than 40 words (an article, a forum post, a
+  story) has a lower prior.
 
 ``complaint_score = sigmoid(bias + cue - 0.8 * valence)`` and ``sentiment_score =
 s / sqrt(s^2 + 15)`` with ``s = valence - 0.6 * cue``. All constants are set by hand; see
@@ -78,6 +81,10 @@ COMPLAINT_BIAS = -1.2  # no evidence, not addressed: complaint_score 0.23
 COMPLAINT_W_CUE = 1.0
 COMPLAINT_W_VALENCE = 0.8
 ADDRESSED_PRIOR = 0.8  # addressed to someone (starts with @handle): no evidence -> 0.40
+INFO_QUESTION_CUE = -1.0  # "what time does ... leave?": asking for information is no complaint
+INFO_QUESTION_MAX_CUE = 0.5  # ... unless the text reports a problem besides
+LONG_TEXT_WORDS = 40  # two tweets' worth: an article, a forum post or a story ...
+LONG_TEXT_PRIOR = -0.3  # ... is less often a complaint to the brand than a short mention
 
 SARCASM_HASHTAGS = frozenset(
     {"sarcasm", "sarkasmus", "ironie", "irony", "not", "ironieaus", "sarcasmalert", "eyeroll"}
@@ -86,6 +93,27 @@ _INTERJECTION_LEADS = frozenset(
     {"oh", "ohh", "na", "just", "so", "well", "wow", "ach", "ja", "yeah"}
 )
 _SALUTATIONS = frozenset({"liebe", "lieber", "liebes", "hallo", "hi", "hey", "dear"})
+# How a clause ending in "?" that asks for information begins: a question word ("what time
+# does ...?", "wann fährt ...?"; not "why"/"warum", rhetorical, nor "where"/"wo": "where is my
+# bag?" reports a loss) unless the next word makes it a complaint ("how long", "wie oft"); or a
+# verb first with a plain subject ("can I bring ...?", "do you have ...?", "is there ...?",
+# "gibt es ...?", "kann ich ...?"), but not "are you ...?" ("are you kidding me?").
+_INFO_QUESTION_WORDS = frozenset(
+    """what what's whats when when's whens which how how's hows wann wie was welche welcher
+    welches welchen""".split()  # noqa: SIM905
+)
+# ("what the hell?", "what on earth?")
+_NOT_INFO_SECONDS = frozenset({"long", "come", "dare", "often", "lange", "oft", "the", "on"})
+_INFO_QUESTION_VERBS = frozenset(
+    """can could may do does will would is are kann kannst koennen koennt koennte koennten
+    darf duerfen gibt gilt ist sind muss muessen bekomme bekommt brauche braucht faehrt
+    fahren""".split()  # noqa: SIM905
+)
+_INFO_QUESTION_SUBJECTS = frozenset(
+    "i we u you there my ich wir du ihr sie man es mein meine".split()  # noqa: SIM905
+)
+_RHETORICAL_PAIRS = frozenset({("are", "you"), ("is", "you"), ("sind", "sie"), ("bist", "du")})
+
 _THANKS_FOR = frozenset({"for", "fuer"})
 _GERMAN_POST_NEGATORS = frozenset({"nicht", "nie", "niemals", "nimmer"})
 _INFLECTIONS = {
@@ -119,6 +147,17 @@ def _squeeze_all(word: str) -> str:
 
 def _sign(x: float) -> float:
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+def _asks_for_information(first: str, second: str) -> bool:
+    """Whether a question clause beginning with these two words asks for information."""
+    if first in _INFO_QUESTION_WORDS:
+        return second not in _NOT_INFO_SECONDS
+    return (
+        first in _INFO_QUESTION_VERBS
+        and second in _INFO_QUESTION_SUBJECTS
+        and (first, second) not in _RHETORICAL_PAIRS
+    )
 
 
 def _token_info(tok: str) -> TokenInfo:
@@ -327,7 +366,7 @@ class LexiconClassifier:
         scan.run(tokens)
         valence, cue = _text_level(scan)
         return _scored(
-            language, addressed, valence, cue,
+            language, addressed, scan.words_seen, valence, cue,
             self.threshold, self.threshold if threshold is None else threshold,
         )
 
@@ -477,6 +516,7 @@ class _Scan:
         "emoji_valence",
         "exclamations",
         "extra_cue",
+        "info_questions",
         "insistent",
         "interjections",
         "items",
@@ -523,18 +563,25 @@ class _Scan:
         self._irrealis_cue = -1.0  # >= 0 while an irrealis modal is active in the clause
         self._pending_interjection = -1
         self._last_thanks_at = -10
+        self.info_questions = 0
 
     def run(self, tokens: list[_Token]) -> None:
         phrases = self._phrases.phrases
         first2 = self._phrases.first2
         first3 = self._phrases.first3
         at = 0  # words so far
-        clause_first = ""
+        clause_first = clause_second = ""
         prev1 = prev2 = ""  # the previous two words ("" after punctuation or an emoji)
         for cls, key, upper, elongated, entry in tokens:
             if cls != _WORD:
                 prev1 = prev2 = ""
                 if cls == _PUNCT:
+                    if (
+                        key == "?"
+                        and self._clause_words
+                        and _asks_for_information(clause_first, clause_second)
+                    ):
+                        self._information_question()
                     self._punctuation(key)
                 elif entry is not None:
                     self._symbol(entry)
@@ -545,11 +592,16 @@ class _Scan:
             clause_words = self._clause_words + 1
             if clause_words > 1:
                 self._pending_interjection = -1
-                if clause_words == 2 and clause_first in _INTERJECTION_LEADS:
-                    clause_words = 1  # "Oh, toll!": the interjection lead does not count
-                    clause_first = key
+                if clause_words == 2:
+                    if clause_first in _INTERJECTION_LEADS:
+                        clause_words = 1  # "Oh, toll!": the interjection lead does not count
+                        clause_first = key
+                        clause_second = ""
+                    else:
+                        clause_second = key
             else:
                 clause_first = key
+                clause_second = ""
             self._clause_words = clause_words
             if upper:
                 self.caps_words += 1
@@ -746,6 +798,17 @@ class _Scan:
             self.items.add(entry.valence, entry.complaint, "emoji", self._clause)
             self.emoji_valence += entry.valence
 
+    def _information_question(self) -> None:
+        """The clause ending in "?" asks for information unless it holds negative words."""
+        items = self.items
+        clause = self._clause
+        for j in range(len(items.clause) - 1, -1, -1):
+            if items.clause[j] != clause:
+                break
+            if items.valence[j] < 0 or items.cue[j] > 0:
+                return
+        self.info_questions += 1
+
     # ---- clauses and negation scope
     def _new_clause(self) -> None:
         self._clause += 1
@@ -783,6 +846,10 @@ def _text_level(scan: _Scan) -> tuple[float, float]:
     cue_total += UNATTACHED_NEGATION_CUE * min(scan.unattached_negations, UNATTACHED_NEGATION_MAX)
     if scan.insistent:
         cue_total += INSISTENT_QUESTION_CUE
+    if scan.info_questions and not scan.insistent and cue_total < INFO_QUESTION_MAX_CUE:
+        # a question for information, and little else: not a complaint ("??" is insistence;
+        # a report of a problem with a question after it stays a complaint)
+        cue_total += INFO_QUESTION_CUE
     sarcasm = scan.sarcasm
     if not sarcasm and scan.emoji_valence < 0 and words_valence > 0:
         # positive words, negative emoji: "thanks for the quick help :(" is not praise
@@ -837,6 +904,7 @@ def _text_level(scan: _Scan) -> tuple[float, float]:
 def _scored(
     language: str,
     addressed: bool,
+    words: int,
     valence: float,
     cue: float,
     sentiment_threshold: float,
@@ -846,6 +914,8 @@ def _scored(
     z = COMPLAINT_BIAS + COMPLAINT_W_CUE * cue - COMPLAINT_W_VALENCE * valence
     if addressed:
         z += ADDRESSED_PRIOR
+    if words > LONG_TEXT_WORDS:
+        z += LONG_TEXT_PRIOR
     complaint_score = round(_sigmoid(z), 4)
     s = valence - CUE_AS_VALENCE * max(cue, 0.0)
     sentiment_score = round(max(-1.0, min(1.0, s / math.sqrt(s * s + SENTIMENT_NORM_ALPHA))), 4)
