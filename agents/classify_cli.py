@@ -14,30 +14,12 @@ Blank lines are skipped. A JSON line without the text field (or with a non-strin
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, TextIO
 
-from agents.config import ConfigError
-from streams.classification import Classifier, get_classifier
-
-THRESHOLD_ENV = "MENTIONWATCH_COMPLAINT_THRESHOLD"
-
-
-def threshold_from_env(environ: Mapping[str, str]) -> float | None:
-    """``MENTIONWATCH_COMPLAINT_THRESHOLD`` read as the worker reads it (agents/config.py):
-    unset or empty means the backend's own threshold; anything else must be a number in
-    [0, 1] (:class:`ConfigError` with a one-line message otherwise)."""
-    raw = environ.get(THRESHOLD_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{THRESHOLD_ENV}={raw!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:  # also rejects nan
-        raise ConfigError(f"{THRESHOLD_ENV}={raw} must be between 0 and 1")
-    return value
+from agents.classifier_setting import load_classifier
+from agents.config import load_settings
+from streams.classification import Classifier
 
 
 def classify_line(
@@ -88,9 +70,8 @@ def classify_lines(
     """
     if lang is not None and lang not in ("de", "en"):
         raise ValueError(f"--lang must be de or en, got {lang!r}")
-    backend = classifier if classifier is not None else get_classifier(
-        os.environ.get("MENTIONWATCH_CLASSIFIER"), threshold=threshold_from_env(os.environ)
-    )
+    # as the worker reads them: MENTIONWATCH_CLASSIFIER, MENTIONWATCH_COMPLAINT_THRESHOLD
+    backend = classifier if classifier is not None else load_classifier(load_settings())[0]
     written = 0
     for lineno, line in enumerate(in_stream, 1):
         record = classify_line(line, backend, text_field=text_field, lang=lang)

@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from agents.classify_cli import classify_lines, threshold_from_env
+from agents.classify_cli import classify_lines
 from agents.cli import main
 from agents.config import ConfigError
 
@@ -36,22 +36,17 @@ def test_threshold_decides_the_complaint_flag(monkeypatch: pytest.MonkeyPatch) -
     assert _classified("thanks, great crew!")["complaint"] is True
 
 
-def test_threshold_parsing() -> None:
-    assert threshold_from_env({}) is None
-    assert threshold_from_env({"MENTIONWATCH_COMPLAINT_THRESHOLD": " "}) is None
-    assert threshold_from_env({"MENTIONWATCH_COMPLAINT_THRESHOLD": "0.7"}) == 0.7
-    assert threshold_from_env({"MENTIONWATCH_COMPLAINT_THRESHOLD": "1"}) == 1.0
-    for bad in ("1.5", "-0.1", "nan", "inf"):
-        with pytest.raises(ConfigError, match="must be between 0 and 1"):
-            threshold_from_env({"MENTIONWATCH_COMPLAINT_THRESHOLD": bad})
-    with pytest.raises(ConfigError, match="is not a number"):
-        threshold_from_env({"MENTIONWATCH_COMPLAINT_THRESHOLD": "high"})
+def test_bad_threshold_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad, message in (("1.5", "between 0 and 1"), ("high", "is not a number")):
+        monkeypatch.setenv("MENTIONWATCH_COMPLAINT_THRESHOLD", bad)
+        with pytest.raises(ConfigError, match=message):
+            _classified(TEXT)
 
 
 @pytest.mark.parametrize(
     ("value", "line"),
     [
-        ("1.5", "MENTIONWATCH_COMPLAINT_THRESHOLD=1.5 must be between 0 and 1"),
+        ("1.5", "MENTIONWATCH_COMPLAINT_THRESHOLD must be between 0 and 1"),
         ("lots", "MENTIONWATCH_COMPLAINT_THRESHOLD='lots' is not a number"),
     ],
 )
