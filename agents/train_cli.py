@@ -24,6 +24,7 @@ from streams.classification.model import (
     LabelledText,
     TrainedModel,
     TrainingSettings,
+    extract,
     train,
 )
 from streams.classification.types import SENTIMENTS
@@ -37,7 +38,11 @@ def fold_of(example: LabelledText, k: int) -> int:
 
 
 def gold_complaint(example: LabelledText) -> bool | None:
-    """The complaint label, or where only the sentiment is labelled: negative = complaint."""
+    """The complaint label, or where only the sentiment is labelled: negative = complaint; a
+    mention labelled not relevant (not about the brand) is no complaint about the brand."""
+    if example.relevant is False and (example.complaint is not None
+                                      or example.sentiment is not None):
+        return False
     if example.complaint is not None:
         return example.complaint
     if example.sentiment is not None:
@@ -109,18 +114,21 @@ def cross_validate(
     model_pred: list[Classification | None] = [None] * len(examples)
     majority_pred: list[Classification | None] = [None] * len(examples)
     relevance_hits = relevance_n = 0
+    extracted = extract(examples, features)  # once for all folds: the same for each
     for fold in range(k):
-        train_part = [e for e, f in zip(examples, folds, strict=True) if f != fold]
-        model = train(train_part, features, settings)
+        train_idx = [i for i, f in enumerate(folds) if f != fold]
+        train_part = [examples[i] for i in train_idx]
+        model = train(train_part, features, settings,
+                      extracted=[extracted[i] for i in train_idx])
         majority = _majority(train_part)
         for i, (example, f) in enumerate(zip(examples, folds, strict=True)):
             if f != fold:
                 continue
-            model_pred[i] = model.classify(example.text, example.lang)
+            model_pred[i] = model.classify_extracted(extracted[i])
             majority_pred[i] = majority
             if example.relevant is not None and "relevant" in model.heads:
                 relevance_n += 1
-                p_relevant = model.predict(example.text, example.lang)["relevant"]
+                p_relevant = model.predict_extracted(extracted[i])["relevant"]
                 relevance_hits += (p_relevant >= 0.5) == example.relevant
     lexicon_pred = [lex.classify(e.text, e.lang) for e in examples]
     systems = {
@@ -174,7 +182,8 @@ def format_cv_table(results: dict[str, dict[str, Any]]) -> str:
     k = next(iter(results.values()))["folds"] if results else 0
     lines.append(f"{k}-fold cross-validation, folds by a hash of each id (of the text without "
                  "one); every figure is on texts the model was not trained on. Complaint = the "
-                 "complaint label, or labelled negative where only the sentiment is given. "
+                 "complaint label, or labelled negative where only the sentiment is given, and not "
+                 "labelled irrelevant. "
                  "majority = the most frequent label of the training folds.")
     return "\n".join(lines)
 

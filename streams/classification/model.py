@@ -232,6 +232,11 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+# An example whose predicted probability is this close to its label moves no weight: after the
+# first epochs most examples are, and the update loop is most of the training time.
+SKIP_ERROR = 0.05
+
+
 def _fit_head(rows: Sequence[_Row], targets: Sequence[int], classes: tuple[str, ...],
               binary: bool, n_sparse: int, settings: TrainingSettings,
               class_weights: Sequence[float] | None = None) -> _Head:
@@ -281,7 +286,7 @@ def _fit_head(rows: Sequence[_Row], targets: Sequence[int], classes: tuple[str, 
                 errors = [(1.0 if c == y else 0.0) - exps[c] / total for c in range(k)]
             for c in range(k):
                 err = errors[c]
-                if -1e-3 < err < 1e-3:  # nothing to learn here: skip the costly update
+                if -SKIP_ERROR < err < SKIP_ERROR:  # learnt already: skip the costly update
                     continue
                 g = eta * err * (class_weights[y] if class_weights else 1.0)
                 dvec = dense[c]
@@ -360,7 +365,19 @@ class TrainedModel:
 
     def classify(self, text: str, lang: str | None = None) -> Classification:
         lex, row = self._features(text, lang)
-        p = self._predict(lex, row)
+        return self._decide(lex, self._predict(lex, row))
+
+    def classify_extracted(self, extracted: Extracted) -> Classification:
+        """classify() of a text whose features :func:`extract` computed (with the same
+        feature settings): cross-validation extracts each text once for all its folds."""
+        row = _row(extracted.words, extracted.chars, extracted.dense, self._index)
+        return self._decide(extracted.lexicon, self._predict(extracted.lexicon, row))
+
+    def predict_extracted(self, extracted: Extracted) -> dict[str, float]:
+        row = _row(extracted.words, extracted.chars, extracted.dense, self._index)
+        return self._predict(extracted.lexicon, row)
+
+    def _decide(self, lex: Classification, p: dict[str, float]) -> Classification:
         if "negative" in p:
             sentiment = max(SENTIMENTS, key=p.__getitem__)
             sentiment_score = p["positive"] - p["negative"]
@@ -421,6 +438,29 @@ def _targets(examples: Sequence[LabelledText]) -> dict[str, list[int | None]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """A text's features before they meet a vocabulary."""
+
+    lexicon: Classification
+    words: frozenset[str]
+    chars: frozenset[str]
+    dense: list[float]
+
+
+def extract(examples: Sequence[LabelledText], features: FeatureSettings | None = None,
+            lexicon: LexiconClassifier | None = None) -> list[Extracted]:
+    features = features or FeatureSettings()
+    lex = lexicon if lexicon is not None else default_classifier()
+    out = []
+    for ex in examples:
+        words, chars = sparse_features(ex.text, features)
+        result = lex.classify(ex.text, ex.lang)
+        out.append(Extracted(result, frozenset(words), frozenset(chars),
+                             dense_features(ex.text, result)))
+    return out
+
+
 def train(
     examples: Sequence[LabelledText],
     features: FeatureSettings | None = None,
@@ -428,26 +468,29 @@ def train(
     *,
     metadata: Mapping[str, Any] | None = None,
     lexicon: LexiconClassifier | None = None,
+    extracted: Sequence[Extracted] | None = None,
 ) -> TrainedModel:
     """Fit a model on ``examples`` (pure and deterministic: the same input gives the same
-    bytes). ``metadata`` (e.g. the training date, the label file's name) is stored as given."""
+    bytes). ``metadata`` (e.g. the training date, the label file's name) is stored as given.
+    ``extracted``: the examples' features from :func:`extract` with the same settings."""
     features = features or FeatureSettings()
     settings = settings or TrainingSettings()
     lex = lexicon if lexicon is not None else default_classifier()
     if not examples:
         raise ValueError("no training examples")
-    extracted = []
+    if extracted is None:
+        extracted = extract(examples, features, lex)
+    elif len(extracted) != len(examples):
+        raise ValueError("extracted features do not match the examples")
     doc_freq: dict[str, int] = {}
-    for ex in examples:
-        words, chars = sparse_features(ex.text, features)
-        extracted.append((words, chars, dense_features(ex.text, lex.classify(ex.text, ex.lang))))
-        for name in words:
+    for ext in extracted:
+        for name in ext.words:
             doc_freq[name] = doc_freq.get(name, 0) + 1
-        for name in chars:
+        for name in ext.chars:
             doc_freq[name] = doc_freq.get(name, 0) + 1
     vocabulary = sorted(n for n, c in doc_freq.items() if c >= features.min_count)
     index = {n: i for i, n in enumerate(vocabulary)}
-    rows = [_row(w, c, d, index) for w, c, d in extracted]
+    rows = [_row(e.words, e.chars, e.dense, index) for e in extracted]
     targets = _targets(examples)
     heads: dict[str, _Head] = {}
     counts: dict[str, dict[str, int]] = {}
