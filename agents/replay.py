@@ -511,10 +511,10 @@ class _Shard:
             followers = builder.followers(key)
             if followers is None:
                 for status in item_statuses(state, config, watermark_ms):
-                    tally.add(status)
+                    tally.add(status, config)
             else:
                 for status in item_statuses(state, config, watermark_ms):
-                    tally.add(status, followers.get(status.mention_id))
+                    tally.add(status, config, followers.get(status.mention_id))
         return tally
 
 

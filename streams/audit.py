@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ import orjson
 
 from streams.audit_periods import PeriodIndex
 from streams.brands import WEEKDAYS, BrandConfig, BrandPolicy
+from streams.business_time import business_elapsed_ms
 from streams.stats import median, p90_nearest_rank
 from streams.tracking import ItemStatus
 
@@ -36,20 +36,35 @@ SLA_BUCKET_KEYS = ("le_25pct", "le_50pct", "le_100pct", "le_200pct", "gt_200pct"
 NO_SLA_BUCKETS = (0, 0, 0, 0, 0)
 
 
-def sla_buckets(sorted_responses_ms: list[int], sla_ms: int) -> tuple[int, ...]:
-    """How many of the sorted first response times (ms) fall in each bucket of SLA_BUCKET_KEYS
-    ("at most" includes the bound: a response of exactly the SLA is within it)."""
-    out, below = [], 0
-    for numerator, denominator in SLA_BUCKET_BOUNDS:
-        upto = bisect_right(sorted_responses_ms, sla_ms * numerator // denominator)
-        out.append(upto - below)
-        below = upto
-    out.append(len(sorted_responses_ms) - below)
-    return tuple(out)
+def sla_bucket(response_ms: int, sla_ms: int) -> int:
+    """The index in SLA_BUCKET_KEYS of a first response time against the SLA, both in business
+    time ("at most" includes the bound, exactly: a response of exactly the SLA is within it)."""
+    for index, (numerator, denominator) in enumerate(SLA_BUCKET_BOUNDS):
+        if response_ms * denominator <= sla_ms * numerator:
+            return index
+    return len(SLA_BUCKET_BOUNDS)
 
 
-def _sum_buckets(buckets: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
-    return tuple(sum(column) for column in zip(NO_SLA_BUCKETS, *buckets, strict=True))
+def sla_buckets(responses_ms: Iterable[int], sla_ms: int) -> tuple[int, ...]:
+    """How many of the first response times fall in each bucket of SLA_BUCKET_KEYS."""
+    counts = [0] * len(SLA_BUCKET_KEYS)
+    for response_ms in responses_ms:
+        counts[sla_bucket(response_ms, sla_ms)] += 1
+    return tuple(counts)
+
+
+def response_bucket(s: ItemStatus, config: BrandConfig) -> int | None:
+    """The SLA bucket of an item's first response (None: not answered), against the SLA in
+    force when the item was created, in the brand's business time (the SLA's own clock: an
+    answer on Monday 09:05 to a complaint of Friday 17:55 took 10 business minutes)."""
+    if s.first_response_ms is None:
+        return None
+    sla_ms, _, calendar = config.budgets(s.brand, s.created_at_ms)
+    response_ms = s.first_response_ms
+    if calendar is not None:
+        response_ms = business_elapsed_ms(s.created_at_ms, s.created_at_ms + response_ms,
+                                          calendar)
+    return sla_bucket(response_ms, sla_ms)
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,7 @@ class _Cell:
     open: int = 0
     overdue: int = 0
     responses: list[int] = field(default_factory=list)  # first response ms
+    vs_sla: list[int] = field(default_factory=lambda: [0] * len(SLA_BUCKET_KEYS))
     ignored_ids: list[str] = field(default_factory=list)
     late_ids: list[str] = field(default_factory=list)
     open_ids: list[str] = field(default_factory=list)
@@ -176,7 +192,7 @@ class _Cell:
     reach: dict[str, int] = field(default_factory=dict)
 
     def add(self, s: ItemStatus, followers: int | None = None,
-            answered_ids: bool = False) -> None:
+            answered_ids: bool = False, bucket: int | None = None) -> None:
         status = s.status
         if status == "answered":
             self.answered += 1
@@ -198,6 +214,8 @@ class _Cell:
                 self.overdue += 1
         if s.first_response_ms is not None:
             self.responses.append(s.first_response_ms)
+        if bucket is not None:
+            self.vs_sla[bucket] += 1
 
     def merge(self, other: _Cell) -> None:
         self.answered += other.answered
@@ -206,6 +224,7 @@ class _Cell:
         self.open += other.open
         self.overdue += other.overdue
         self.responses += other.responses
+        self.vs_sla = [a + b for a, b in zip(self.vs_sla, other.vs_sla, strict=True)]
         self.ignored_ids += other.ignored_ids
         self.late_ids += other.late_ids
         self.open_ids += other.open_ids
@@ -227,8 +246,7 @@ def _ids(ids: list[str]) -> tuple[str, ...]:
     return tuple(sorted(ids, key=id_sort_key))
 
 
-def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False,
-            sla_ms: int | None = None) -> ViewCounts:
+def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False) -> ViewCounts:
     decided = cell.answered + cell.ignored
     # Sorted once here; the statistics sort again, which costs one pass over sorted input.
     responses = sorted(cell.responses)
@@ -250,22 +268,14 @@ def _counts(cell: _Cell, with_ids: bool, with_answered: bool = False,
         reach_authors=len(cell.reach),
         reach_authors_known=sum(1 for known in cell.reach.values() if known >= 0),
         reach_followers=sum(known for known in cell.reach.values() if known > 0),
-        first_response_vs_sla=(NO_SLA_BUCKETS if sla_ms is None
-                               else sla_buckets(responses, sla_ms)),
+        first_response_vs_sla=tuple(cell.vs_sla),
     )
 
 
-def _views(complaints: _Cell, others: _Cell, with_ids: bool, with_answered: bool = False,
-           sla_ms: int | None = None) -> tuple[ViewCounts, ViewCounts]:
-    """sla_ms: the brand's SLA, for first_response_vs_sla (None: left for the caller to sum
-    over brands)."""
-    return (_counts(complaints, with_ids, with_answered, sla_ms),
-            _counts(_merged((complaints, others)), with_ids, with_answered, sla_ms))
-
-
-def _with_buckets(view: ViewCounts, buckets: Iterable[tuple[int, ...]]) -> ViewCounts:
-    """The view over several brands, its buckets the sum of theirs (each against its SLA)."""
-    return replace(view, first_response_vs_sla=_sum_buckets(buckets))
+def _views(complaints: _Cell, others: _Cell, with_ids: bool, with_answered: bool = False
+           ) -> tuple[ViewCounts, ViewCounts]:
+    return (_counts(complaints, with_ids, with_answered),
+            _counts(_merged((complaints, others)), with_ids, with_answered))
 
 
 _DAY_NAMES = WEEKDAYS
@@ -314,8 +324,10 @@ class AuditTally:
         self.__dict__.update(state)
         self._period_of = PeriodIndex(self.by) if self.by is not None else None
 
-    def add(self, s: ItemStatus, followers: int | None = None) -> None:
-        """followers: the follower count of the item's author, where the record gives it."""
+    def add(self, s: ItemStatus, config: BrandConfig, followers: int | None = None) -> None:
+        """config: the configuration the item was judged with (its SLA places the first
+        response in a bucket); followers: the follower count of the item's author, where the
+        record gives it."""
         if self.range_from_ms is not None and s.created_at_ms < self.range_from_ms:
             return
         if self.range_to_ms is not None and s.created_at_ms >= self.range_to_ms:
@@ -326,14 +338,15 @@ class AuditTally:
         cell = self.cells.get(group)
         if cell is None:
             cell = self.cells[group] = _Cell()
-        cell.add(s, followers, self.answered_ids)
+        bucket = response_bucket(s, config)
+        cell.add(s, followers, self.answered_ids, bucket)
         if self._period_of is not None:
             start = self._period_of(s.created_at_ms)[0]
             key = (s.brand, start, s.complaint)
             pcell = self.period_cells.get(key)
             if pcell is None:
                 pcell = self.period_cells[key] = _Cell()
-            pcell.add(s, followers)
+            pcell.add(s, followers, bucket=bucket)
 
     def merge(self, other: AuditTally) -> None:
         if (other.range_from_ms, other.range_to_ms, other.brand_filter, other.by,
@@ -352,10 +365,9 @@ class AuditTally:
                 self.period_cells[pgroup] = pmine = _Cell()
             pmine.merge(cell)
 
-    def _periods(self, brand: str | None, starts: list[int], slas: dict[str, int]
-                 ) -> tuple[PeriodReport, ...]:
+    def _periods(self, brand: str | None, starts: list[int]) -> tuple[PeriodReport, ...]:
         """Per period start (every period of the report, zeros where the brand had none), the
-        views of one brand (None: all brands). slas: brand → SLA (ms)."""
+        views of one brand (None: all brands)."""
         if self._period_of is None:
             return ()
         empty = _Cell()
@@ -372,17 +384,11 @@ class AuditTally:
                 others = self.period_cells.get((brand, start, False), empty)
                 complaints.responses.sort()
                 others.responses.sort()
-                out.append(PeriodReport(label, start, end, *_views(complaints, others, False,
-                                                                   sla_ms=slas[brand])))
+                out.append(PeriodReport(label, start, end, *_views(complaints, others, False)))
                 continue
             mine, theirs = every[(start, True)], every[(start, False)]
-            view, everything = _views(_merged(c for _, c in mine),
-                                      _merged(c for _, c in theirs), False)
-            complaint_buckets = [sla_buckets(c.responses, slas[k]) for k, c in mine]
-            other_buckets = [sla_buckets(c.responses, slas[k]) for k, c in theirs]
-            out.append(PeriodReport(label, start, end, _with_buckets(view, complaint_buckets),
-                                    _with_buckets(everything,
-                                                  complaint_buckets + other_buckets)))
+            out.append(PeriodReport(label, start, end, *_views(
+                _merged(c for _, c in mine), _merged(c for _, c in theirs), False)))
         return tuple(out)
 
     def report(self, config: BrandConfig, watermark_ms: int | None,
@@ -405,7 +411,6 @@ class AuditTally:
         empty = _Cell()
         brands = []
         all_complaints, all_others = [], []
-        slas = {key: config.policy_for(key).sla_ms for key in keys}
         for key in sorted(keys, key=brand_sort_key):
             policy = config.policy_for(key)
             platforms = by_brand.get(key, {})
@@ -415,12 +420,11 @@ class AuditTally:
                 cells = platforms[platform]
                 complaints, others = cells.get(True, empty), cells.get(False, empty)
                 rows.append(PlatformReport(platform, *_views(complaints, others, True,
-                                                             self.answered_ids, policy.sla_ms)))
+                                                             self.answered_ids)))
                 brand_complaints.append(complaints)
                 brand_others.append(others)
             complaints_view, everything = _views(_merged(brand_complaints),
-                                                 _merged(brand_others), False,
-                                                 sla_ms=policy.sla_ms)
+                                                 _merged(brand_others), False)
             all_complaints += brand_complaints
             all_others += brand_others
             hours, holidays = describe_hours(policy)
@@ -431,19 +435,15 @@ class AuditTally:
                 platforms=tuple(rows), complaints=complaints_view, all_inbound=everything,
                 due_soon_s=policy.due_soon_ms / 1000,
                 ignore_soon_s=policy.ignore_soon_ms / 1000,
-                hours=hours, holidays=holidays, periods=self._periods(key, starts, slas),
+                hours=hours, holidays=holidays, periods=self._periods(key, starts),
             ))
         complaints_view, everything = _views(_merged(all_complaints), _merged(all_others),
                                              False)
-        complaints_view = _with_buckets(complaints_view,
-                                        (b.complaints.first_response_vs_sla for b in brands))
-        everything = _with_buckets(everything, (b.all_inbound.first_response_vs_sla
-                                                for b in brands))
         return AuditReport(range_from_ms=self.range_from_ms, range_to_ms=self.range_to_ms,
                            watermark_ms=watermark_ms, brand_filter=self.brand_filter,
                            brands=tuple(brands), complaints=complaints_view,
                            all_inbound=everything, by=self.by,
-                           periods=self._periods(None, starts, slas),
+                           periods=self._periods(None, starts),
                            with_answered_ids=self.answered_ids, provenance=provenance)
 
 
@@ -459,7 +459,7 @@ def build_report(statuses: Iterable[ItemStatus], config: BrandConfig, *,
                        brand_filter=brand_filter, by=by, answered_ids=answered_ids)
     known = followers or {}
     for s in statuses:
-        tally.add(s, known.get(s.mention_id))
+        tally.add(s, config, known.get(s.mention_id))
     return tally.report(config, watermark_ms, provenance)
 
 

@@ -150,7 +150,7 @@ def test_tallies_of_shards_merge_into_the_same_report(parts: int) -> None:
         tallies = [AuditTally(**args) for _ in range(parts)]
         rng = random.Random(seed)
         for s in ITEMS:
-            rng.choice(tallies).add(s)
+            rng.choice(tallies).add(s, CONFIG)
         merged = tallies[0]
         for other in tallies[1:]:
             merged.merge(other)

@@ -176,7 +176,8 @@ def test_period_reports_are_byte_identical_whatever_the_order_or_the_shards(
             tallies = [AuditTally(range_from_ms=None, range_to_ms=None, brand_filter=None,
                                   by="week", answered_ids=True) for _ in range(seed + 1)]
             for i, s in enumerate(shuffled):
-                tallies[i % len(tallies)].add(s, followers.get(s.mention_id))
+                tallies[i % len(tallies)].add(s, default_brand_config(),
+                                              followers.get(s.mention_id))
             for other in tallies[1:]:
                 tallies[0].merge(other)
             outputs.add(render_report(tallies[0].report(default_brand_config(), watermark,

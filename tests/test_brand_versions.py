@@ -172,3 +172,47 @@ def test_a_recorded_text_that_no_longer_gives_its_hash_is_not_trusted() -> None:
     with pytest.raises(RecordedConfigError, match=r"t\[0\]@3 no longer parses"):
         to_version(RecordedBrandConfig(5, V1.sha256, "brands.toml", "[brands.x]\nsla = 3\n",
                                        "0.1.0"), "t[0]@3")
+
+
+def test_first_responses_are_bucketed_against_their_own_sla_in_business_time() -> None:
+    """The histogram's buckets: each answer against the SLA in force when its complaint was
+    made, in the brand's business time (not calendar time)."""
+    from streams.audit import build_report
+
+    before, after = T_V2 - 30 * MIN, T_V2 + 30 * MIN
+    docs = [
+        _mention("c1", "u1", before),
+        _mention("r1", "acme_help", before + 10 * MIN, in_reply_to="c1",
+                 in_reply_to_author_id="u1"),
+        _mention("c2", "u2", after),
+        _mention("r2", "acme_care", after + 10 * MIN, in_reply_to="c2",
+                 in_reply_to_author_id="u2"),
+    ]
+    timeline = ConfigTimeline.of([V1, V2])
+    report = build_report(_all_statuses(timeline, docs, after + 5 * H), timeline,
+                          range_from_ms=None, range_to_ms=None, watermark_ms=after + 5 * H,
+                          brand_filter=None)
+    # c1: 10 min of v1's 1 h (≤25%); c2: 10 min of v2's 5 min (≤200%).
+    assert report.brands[0].complaints.first_response_vs_sla == (1, 0, 0, 1, 0)
+
+    hours = ('timezone = "Europe/Berlin"\n[brands.acme.business_hours]\n'
+             + "".join(f'{d} = "09:00-17:00"\n' for d in ("mon", "tue", "wed", "thu", "fri"))
+             + 'sat = "closed"\nsun = "closed"\n')
+    config = parse_brand_config(BRAND + 'accounts = ["acme_help"]\nsla = "1h"\n' + hours)
+    friday = ms("2026-10-09T14:55:00")  # 16:55 in Berlin
+    monday = ms("2026-10-12T07:05:00")  # 09:05: 10 business minutes later
+    docs = [_mention("c3", "u3", friday),
+            _mention("r3", "acme_help", monday, in_reply_to="c3", in_reply_to_author_id="u3")]
+    report = build_report(_all_statuses(config, docs, monday + H), config, range_from_ms=None,
+                          range_to_ms=None, watermark_ms=monday + H, brand_filter=None)
+    assert report.brands[0].complaints.first_response_vs_sla == (1, 0, 0, 0, 0)
+    assert report.brands[0].complaints.first_response_median_s == 64 * 3600 + 600  # calendar
+
+
+def _all_statuses(config: Any, docs: list[dict[str, Any]], now: int) -> list[Any]:
+    states: dict[str, Any] = {}
+    for doc in docs:
+        post = post_from_mention(mention_from_dict(doc), True, config)
+        key = state_key(post)
+        states[key] = apply_post(states.get(key), post, config, now)[0]
+    return [s for state in states.values() for s in item_statuses(state, config, now)]
