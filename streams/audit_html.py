@@ -550,6 +550,6 @@ def render_html(report: AuditReport) -> str:
     parts += [_brand_section(i, b, report) for i, b in enumerate(brands, 1)]
     parts += ['<section id="provenance" class="page"><h2>Provenance</h2>',
               '<p class="note">Where the figures come from: everything needed to trace them '
-              "back to the records (docs/auditing.md, Provenance).</p>",
+              "back to the records (docs/how-to/audit-a-period.md, Provenance).</p>",
               _provenance(report), "</section></body></html>\n"]
     return "".join(parts)

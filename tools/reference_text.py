@@ -306,7 +306,7 @@ COMMAND_NOTES: dict[str, str] = {
     "replay": "Every mention is judged with the brand configuration the workers recorded as in "
     "force when it was made (`--brands-file` overrides that, and the report says so); give it "
     "the workers' classifier and `MENTIONWATCH_MAX_FUTURE_SECONDS`. What the report holds: "
-    "[auditing](../auditing.md).",
+    "[auditing](../how-to/audit-a-period.md).",
     "ingest": "Exit 0 when every line was sent, 1 when any was rejected or refused by the "
     "broker (each with its line number), 1 with one `Error:` line when the broker can't be "
     "reached (after 30 s).",
@@ -399,7 +399,7 @@ METRICS_OUTRO = (
     "brand and platform appear together, at 0, with the first transition a worker counts for "
     "them. Like every counter they follow what was announced: a late record that retracts an "
     "`overdue` of an already answered complaint (a correction) does not move that answer into "
-    "\"within SLA\"; the [audit](../auditing.md) has the exact figures. What each number "
+    "\"within SLA\"; the [audit](../how-to/audit-a-period.md) has the exact figures. What each number "
     "means: [semantics](../explanation/semantics.md).")
 
 ALERTS_INTRO = (
@@ -462,7 +462,7 @@ TOPIC_OF: dict[str, str] = {
     "complaint_event.v1": "On `complaints.events`: one per transition (opened, due_soon, answered, overdue, ignore_soon, ignored, answered_late, corrected). At least once: consumers drop repeats by `event_id` (deterministic: `platform:mention_id:kind`).",
     "dead_letter.v1": "On `mentions.dlq`: input that could not be processed, with its original bytes, why, and where it came from.",
     "deletion.v1": "On `mentions.deletions`, keyed `platform:id`: a post a source produced was deleted on its platform.",
-    "brand_config.v1": "On the compacted `mentionwatch.config`: the brand configuration a worker started with (the brands file's text), one record per version, so an audit can judge each mention by the version in force when it was made ([auditing](../auditing.md)).",
+    "brand_config.v1": "On the compacted `mentionwatch.config`: the brand configuration a worker started with (the brands file's text), one record per version, so an audit can judge each mention by the version in force when it was made ([auditing](../how-to/audit-a-period.md)).",
     "source_cursor.v1": "On the compacted `mentionwatch.sources`, keyed by the source's `--name`: where a restart resumes.",
 }
 
