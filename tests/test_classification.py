@@ -23,7 +23,13 @@ from streams.classification import (
     with_threshold,
 )
 from streams.classification.lexicon import load_lexicon, parse_lexicon
-from streams.classification.text import fold, prepare, tokenize
+from streams.classification.text import (
+    analyse_chunk,
+    analyse_chunk_by_regex,
+    fold,
+    prepare,
+    tokenize,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -395,6 +401,21 @@ def test_long_news_is_damped() -> None:
     tweet = "Streik bei der Bahn"
     article = tweet + ". " + " ".join(["Die Gewerkschaft und das Unternehmen verhandeln."] * 12)
     assert classify(article).complaint_score < classify(tweet).complaint_score
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab_Äß1²@＠#:/.!?'\"-😡htpsfw", min_size=1, max_size=12).filter(
+    lambda s: not any(c.isspace() for c in s)))
+def test_chunk_shortcuts_agree_with_the_regexes(chunk: str) -> None:
+    assert analyse_chunk(chunk) == analyse_chunk_by_regex(chunk)
+
+
+@pytest.mark.parametrize(
+    "chunk", ["@united", "@a_b", "@__", "https://t.co/x", "https://", "http!", "http://a@b",
+              "123", "²³", "Verspätung", "delayed,"],
+)
+def test_chunk_shortcuts_on_handles_urls_numbers(chunk: str) -> None:
+    assert analyse_chunk(chunk) == analyse_chunk_by_regex(chunk)
 
 
 # ---------------------------------------------------------------- issue 16: the lexicon default

@@ -145,6 +145,9 @@ def _squeeze_all(word: str) -> str:
     return "".join(c for i, c in enumerate(word) if i == 0 or word[i - 1] != c)
 
 
+_UNKNOWN = Entry(0.0, 0.0, "unknown")  # not looked up yet (None: looked up, not in the lexicon)
+
+
 def _sign(x: float) -> float:
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
@@ -242,8 +245,14 @@ class LexiconClassifier:
     def _looked_up(self, piece: _Piece, lang: str) -> tuple[_Token, ...]:
         """The piece's tokens with their lexicon entries in ``lang`` (kept on the piece)."""
         hashtags = piece.hashtags
+        infos = piece.infos
+        if len(infos) == 1 and infos[0][0] == _WORD and not hashtags:  # one plain word: most
+            cls, key, upper, elongated, _vote = infos[0]
+            one: tuple[_Token, ...] = ((cls, key, upper, elongated, self._entry(key, lang)),)
+            piece.by_language[_LANGUAGE_SLOT[lang]] = one
+            return one
         out: list[_Token] = []
-        for cls, key, upper, elongated, _vote in piece.infos:
+        for cls, key, upper, elongated, _vote in infos:
             entry = self._entry(key, lang) if cls != _PUNCT else None
             if entry is None and cls == _WORD and key in hashtags:
                 entry = self.lookup_hashtag(key, lang)
@@ -253,10 +262,9 @@ class LexiconClassifier:
 
     def _entry(self, key: str, lang: str) -> Entry | None:
         cache = self._entries[lang]
-        try:
-            return cache[key]
-        except KeyError:
-            pass
+        hit = cache.get(key, _UNKNOWN)
+        if hit is not _UNKNOWN:
+            return hit  # a known word's entry, or None for a word known to have none
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         entry = cache[key] = self._lookup_uncached(key, lang)
@@ -268,11 +276,7 @@ class LexiconClassifier:
         hit = words.get(key)
         if hit is not None:
             return hit
-        if is_elongated(key):
-            key = squeeze_elongation(key)
-            hit = words.get(key) or words.get(_squeeze_all(key))
-            if hit is not None:
-                return hit
+        # (an elongated key was squeezed to the lexicon's spelling by _info already)
         stems = [key]
         for suffix in _INFLECTIONS[lang]:
             if key.endswith(suffix) and len(key) - len(suffix) >= 3:

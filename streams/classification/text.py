@@ -100,6 +100,24 @@ _CHUNK_CACHE_LIMIT = 20_000
 _EMPTY: tuple[str, ...] = ()
 
 
+def _is_handle_or_url(chunk: str) -> bool:
+    """The whole piece is one @handle or one URL (both unique per tweet, so worth a shortcut)."""
+    c0 = chunk[0]
+    if c0 == "@" or c0 == "＠":
+        return len(chunk) > 1 and chunk[1:].replace("_", "").isalnum()
+    scheme = chunk.find("://")
+    return (
+        scheme > 0
+        and chunk[:scheme] in _URL_SCHEMES
+        and len(chunk) > scheme + 3
+        and "@" not in chunk
+        and "＠" not in chunk
+    )
+
+
+_URL_SCHEMES = frozenset({"http", "https", "ftp"})
+
+
 def analyse_chunk(chunk: str) -> Chunk:
     """Tokens, hashtag bodies and scare-quoted words of one whitespace-free piece of text.
 
@@ -107,6 +125,13 @@ def analyse_chunk(chunk: str) -> Chunk:
     (which repeat a lot and are cached by :func:`prepare`)."""
     if chunk.isalpha():
         return ((chunk,), _EMPTY, _EMPTY)  # one plain word: most pieces
+    if chunk.isdigit() or _is_handle_or_url(chunk):
+        return (_EMPTY, _EMPTY, _EMPTY)  # what the regexes would remove entirely
+    return analyse_chunk_by_regex(chunk)
+
+
+def analyse_chunk_by_regex(chunk: str) -> Chunk:
+    """:func:`analyse_chunk` without its shortcuts (which must give the same answer)."""
     text = chunk
     if "@" in text or "＠" in text:
         text = _HANDLE_RE.sub(" ", text)
