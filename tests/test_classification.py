@@ -418,6 +418,37 @@ def test_chunk_shortcuts_on_handles_urls_numbers(chunk: str) -> None:
     assert analyse_chunk(chunk) == analyse_chunk_by_regex(chunk)
 
 
+def test_bounded_cache_keeps_what_is_in_use() -> None:
+    from streams.classification.engine import _Cache
+
+    cache: _Cache[int] = _Cache(limit=3)
+    cache.store("hot", 1)
+    assert cache.recall("hot", None) == 1  # used again: young
+    for i in range(10):  # one-off keys come and go in the old generation ...
+        cache.store(f"once{i}", i)
+    assert cache.young.get("hot") == 1  # ... and never push a used one out
+    assert cache.recall("once0", None) is None  # dropped
+    for key in "abc":
+        cache.store(key, 0)
+        cache.recall(key, None)  # young is now full (hot, a, b), c demotes it
+    assert cache.recall("hot", None) == 1  # still there, in the old generation
+    assert len(cache.young) <= cache.limit and len(cache.old) <= cache.limit
+
+
+def test_results_do_not_depend_on_the_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.classification import engine
+
+    texts = ["@united flight delayed again, 3rd time this week", "Zug fällt aus 🙄",
+             "thanks, great crew!", "#NeverAgain waiting for hours", "kein WLAN im ICE",
+             "@DB_Bahn wann fährt der nächste Zug?", "soooo baaad", "Zugausfall, danke für nichts"]
+    expected = [LexiconClassifier().classify(t) for t in texts]
+    monkeypatch.setattr(engine, "_CACHE_LIMIT", 2)
+    monkeypatch.setattr(engine, "_CHUNK_CACHE_LIMIT", 2)
+    tiny = LexiconClassifier()
+    for _ in range(3):  # caches turning over all the time
+        assert [tiny.classify(t) for t in texts] == expected
+
+
 # ---------------------------------------------------------------- issue 16: the lexicon default
 # Hand-written sentences (none copied from the evaluation data).
 ADDRESSED_NO_EVIDENCE = 0.4013  # the addressed prior alone: sigmoid(-1.2 + 0.8)

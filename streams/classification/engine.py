@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Generic, TypeVar
 
 from .langid import DE_ONLY, EN_ONLY
 from .lexicon import Entry, Lexicon, load_lexicon
@@ -125,8 +126,8 @@ _INFLECTIONS = {
     "und": ("'s", "ing", "ed", "en", "es", "er", "e", "s", "n"),
 }
 _MIN_STEM = 4
-_CACHE_LIMIT = 100_000  # words and lexicon entries per cache
-_CHUNK_CACHE_LIMIT = 50_000  # whitespace-separated pieces (bounded memory: tens of MB)
+_CACHE_LIMIT = 100_000  # words and lexicon entries per cache generation
+_CHUNK_CACHE_LIMIT = 50_000  # whitespace-separated pieces per generation (tens of MB in all)
 _GERMAN_LETTERS = frozenset("äöüßÄÖÜ")
 
 # token classes in the token-info cache
@@ -146,6 +147,43 @@ def _squeeze_all(word: str) -> str:
 
 
 _UNKNOWN = Entry(0.0, 0.0, "unknown")  # not looked up yet (None: looked up, not in the lexicon)
+_V = TypeVar("_V")
+_D = TypeVar("_D")
+
+
+class _Cache(Generic[_V]):
+    """A bounded cache that keeps what is in use. A new key waits in the old generation; used
+    again, it moves to the young one, where lookups look first. When the young generation is
+    full it becomes the old one (the previous old one is dropped); when the old one is full of
+    newcomers, they are dropped. So one-off pieces of text (handles, numbers, typos) never push
+    the frequent ones out, and neither generation grows beyond ``limit``. (Emptying a full cache
+    instead made every frequent word a miss again every few thousand new texts.)"""
+
+    __slots__ = ("limit", "old", "young")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.young: dict[str, _V] = {}  # used at least twice lately: look here first
+        self.old: dict[str, _V] = {}
+
+    def recall(self, key: str, absent: _D) -> _V | _D:
+        """``key``'s value from the old generation, moved to the young one; else ``absent``."""
+        old = self.old
+        if key not in old:
+            return absent
+        value = old.pop(key)
+        if len(self.young) >= self.limit:
+            self.old = self.young
+            self.young = {}
+        self.young[key] = value
+        return value
+
+    def store(self, key: str, value: _V) -> _V:
+        """A new key: into the old generation until it is used again."""
+        if len(self.old) >= self.limit:
+            self.old = {}
+        self.old[key] = value
+        return value
 
 
 def _sign(x: float) -> float:
@@ -200,9 +238,11 @@ class LexiconClassifier:
         if missing:
             raise ValueError(f"lexicons missing for {sorted(missing)}")
         self._lex = lexicons
-        self._entries: dict[str, dict[str, Entry | None]] = {k: {} for k in lexicons}
-        self._tokens: dict[str, TokenInfo] = {}
-        self._pieces: dict[str, _Piece] = {}
+        self._entries: dict[str, _Cache[Entry | None]] = {
+            k: _Cache(_CACHE_LIMIT) for k in lexicons
+        }
+        self._tokens: _Cache[TokenInfo] = _Cache(_CACHE_LIMIT)
+        self._pieces: _Cache[_Piece] = _Cache(_CHUNK_CACHE_LIMIT)
         # compound heads by their last four letters, first parts by their first four, longest
         # first (so an unknown word is checked against a handful of candidates, not all cuts)
         self._suffix_index = {k: _index(lx.suffixes, last=True) for k, lx in lexicons.items()}
@@ -215,10 +255,8 @@ class LexiconClassifier:
         return self._entry(self._info(token)[1], lang)
 
     def _info(self, tok: str) -> TokenInfo:
-        info = self._tokens.get(tok)
+        info = self._tokens.young.get(tok) or self._tokens.recall(tok, None)
         if info is None:
-            if len(self._tokens) > _CACHE_LIMIT:
-                self._tokens.clear()
             info = _token_info(tok)
             if info[3]:
                 # "gaaanz" -> "ganz", "soooo" -> "soo"/"so": the spelling the lexicon knows
@@ -229,18 +267,18 @@ class LexiconClassifier:
                     if single in known:
                         key = single
                 info = (info[0], key, info[2], True, info[4])
-            self._tokens[tok] = info
+            self._tokens.store(tok, info)
         return info
 
     def _piece(self, piece: str) -> _Piece:
         """A whitespace-free piece of text analysed (cached: pieces repeat a lot)."""
-        if len(self._pieces) > _CHUNK_CACHE_LIMIT:
-            self._pieces.clear()
+        hit = self._pieces.recall(piece, None)
+        if hit is not None:
+            return hit
         tokens, hashtags, scare = analyse_chunk(piece)
         info = self._info
         infos = (info(tokens[0]),) if len(tokens) == 1 else tuple([info(t) for t in tokens])
-        hit = self._pieces[piece] = _Piece(infos, hashtags, scare)
-        return hit
+        return self._pieces.store(piece, _Piece(infos, hashtags, scare))
 
     def _looked_up(self, piece: _Piece, lang: str) -> tuple[_Token, ...]:
         """The piece's tokens with their lexicon entries in ``lang`` (kept on the piece)."""
@@ -262,13 +300,12 @@ class LexiconClassifier:
 
     def _entry(self, key: str, lang: str) -> Entry | None:
         cache = self._entries[lang]
-        hit = cache.get(key, _UNKNOWN)
-        if hit is not _UNKNOWN:
-            return hit  # a known word's entry, or None for a word known to have none
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        entry = cache[key] = self._lookup_uncached(key, lang)
-        return entry
+        hit = cache.young.get(key, _UNKNOWN)
+        if hit is _UNKNOWN:
+            hit = cache.recall(key, _UNKNOWN)
+            if hit is _UNKNOWN:
+                hit = cache.store(key, self._lookup_uncached(key, lang))
+        return hit  # a known word's entry, or None for a word known to have none
 
     def _lookup_uncached(self, key: str, lang: str) -> Entry | None:
         lex = self._lex[lang]
@@ -309,8 +346,11 @@ class LexiconClassifier:
         word at its start or end (at least four letters), combined like a compound."""
         cache = self._entries[lang]
         ckey = "#" + key
-        if ckey in cache:
-            return cache[ckey]
+        hit = cache.young.get(ckey, _UNKNOWN)
+        if hit is _UNKNOWN:
+            hit = cache.recall(ckey, _UNKNOWN)
+        if hit is not _UNKNOWN:
+            return hit
         words = self._lex[lang].words
         head: Entry | None = None
         for cut in range(1, len(key) - _MIN_STEM + 1):
@@ -324,8 +364,7 @@ class LexiconClassifier:
             if hit is not None and hit.kind == "" and (hit.valence or hit.complaint):
                 modifier = hit
                 break
-        entry = cache[ckey] = _combine(head, modifier)
-        return entry
+        return cache.store(ckey, _combine(head, modifier))
 
     # ------------------------------------------------------------------ language
     def detect(self, text: str) -> str:
@@ -380,7 +419,7 @@ class LexiconClassifier:
         pieces: list[_Piece] = []
         tag_list: list[str] = []
         scare_list: list[str] = []
-        get = self._pieces.get
+        get = self._pieces.young.get
         vote = 0.0
         for word in text.split():
             piece = get(word) or self._piece(word)
