@@ -276,6 +276,8 @@ class LexiconClassifier:
         if hit is not None:
             return hit
         tokens, hashtags, scare = analyse_chunk(piece)
+        if not tokens and not hashtags and not scare:
+            return _NOTHING  # an @handle, a URL, a number: one-offs, not worth a cache entry
         info = self._info
         infos = (info(tokens[0]),) if len(tokens) == 1 else tuple([info(t) for t in tokens])
         return self._pieces.store(piece, _Piece(infos, hashtags, scare))
@@ -442,7 +444,8 @@ class LexiconClassifier:
         slot = _LANGUAGE_SLOT[language]
         tokens: list[_Token] = []
         for piece in pieces:
-            tokens += piece.by_language[slot] or self._looked_up(piece, language)
+            looked_up = piece.by_language[slot]
+            tokens += looked_up if looked_up is not None else self._looked_up(piece, language)
         sarcasm_tagged = bool(tag_list) and not SARCASM_HASHTAGS.isdisjoint(tag_list)
         return language, addressed, tokens, sarcasm_tagged, frozenset(scare_list)
 
@@ -468,6 +471,8 @@ class _Piece:
 
 
 _LANGUAGE_SLOT = {"en": 0, "de": 1, "und": 2}
+_NOTHING = _Piece((), (), ())  # a piece without tokens
+_NOTHING.by_language = [(), (), ()]
 
 
 # A text after phase 1: its language; whether it is addressed to someone (starts with
