@@ -277,7 +277,7 @@ class LexiconClassifier:
             return hit
         tokens, hashtags, scare = analyse_chunk(piece)
         if not tokens and not hashtags and not scare:
-            return _NOTHING  # an @handle, a URL, a number: one-offs, not worth a cache entry
+            return self._pieces.store(piece, _NOTHING)  # an @handle, a URL, a number
         info = self._info
         infos = (info(tokens[0]),) if len(tokens) == 1 else tuple([info(t) for t in tokens])
         return self._pieces.store(piece, _Piece(infos, hashtags, scare))
