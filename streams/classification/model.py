@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import LexiconClassifier, default_classifier
-from .types import SENTIMENTS, Classification, Classifier
+from .types import SENTIMENTS, Classification
 
 FORMAT = "mentionwatch-classifier-model"
 FORMAT_VERSION = 1
@@ -53,6 +53,10 @@ def _rescale(p: float, cut: float) -> float:
     if p < cut:
         return 0.5 * p / cut
     return 0.5 + 0.5 * (p - cut) / (1.0 - cut)
+
+
+# Words and pieces of text whose features a model keeps ready (a full cache is emptied).
+_CACHE_LIMIT = 100_000
 
 
 class ModelError(ValueError):
@@ -113,10 +117,11 @@ class LabelledText:
 _TOKEN = re.compile(r"https?://\S+|www\.\S+|@\w+|#?\w+|[^\w\s]")
 
 
-def tokens(text: str, max_tokens: int) -> list[str]:
-    """Lower-cased tokens, @handles/URLs/numbers as placeholders, '#' dropped."""
+def piece_tokens(piece: str) -> list[str]:
+    """The tokens of one whitespace-separated piece: lower-cased, @handles/URLs/numbers as
+    placeholders, '#' dropped. No token spans whitespace, so a text's tokens are its pieces'."""
     out: list[str] = []
-    for tok in _TOKEN.findall(text.lower()):
+    for tok in _TOKEN.findall(piece.lower()):
         c0 = tok[0]
         if c0 == "@" and len(tok) > 1:
             tok = "@user"
@@ -127,27 +132,44 @@ def tokens(text: str, max_tokens: int) -> list[str]:
         elif tok.isdigit():
             tok = "<num>"
         out.append(tok)
-        if len(out) >= max_tokens:
-            break
     return out
 
 
-def sparse_features(text: str, settings: FeatureSettings) -> tuple[set[str], set[str]]:
-    """(word n-grams, character n-grams) of a text, as feature names."""
-    toks = tokens(text, settings.max_tokens)
-    words = set(toks)
+def tokens(text: str, max_tokens: int) -> list[str]:
+    """A text's tokens (see piece_tokens), the first max_tokens of them."""
+    out: list[str] = []
+    for piece in text.split():
+        out += piece_tokens(piece)
+        if len(out) >= max_tokens:
+            return out[:max_tokens]
+    return out
+
+
+def char_ngrams(tok: str, settings: FeatureSettings) -> list[str]:
+    """Character n-grams of one word padded with spaces (every position; none for
+    punctuation, emoji, placeholders and one-letter words)."""
+    if len(tok) < 2 or not tok[0].isalpha():
+        return []
+    padded = f" {tok} "
+    size = len(padded)
+    return [padded[i:i + n] for n in range(settings.char_min, min(settings.char_max, size) + 1)
+            for i in range(size - n + 1)]
+
+
+def word_ngrams(toks: Sequence[str], settings: FeatureSettings) -> list[str]:
+    """The distinct words and (with word_ngrams 2) word pairs, in order of appearance."""
+    words = list(dict.fromkeys(toks))
     if settings.word_ngrams >= 2:
-        words.update([f"{a} {b}" for a, b in itertools.pairwise(toks)])
-    chars: set[str] = set()
-    lo, hi = settings.char_min, settings.char_max
-    for tok in set(toks):
-        if not tok[0].isalpha() or len(tok) < 2:
-            continue
-        padded = f" {tok} "
-        size = len(padded)
-        for n in range(lo, min(hi, size) + 1):
-            chars.update([padded[i:i + n] for i in range(size - n + 1)])
-    return words, chars
+        words.extend(dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(toks)))
+    return words
+
+
+def sparse_features(toks: Sequence[str], settings: FeatureSettings
+                    ) -> tuple[list[str], list[str]]:
+    """(word n-grams, character n-grams) of a text's tokens: each word n-gram once; the
+    character n-grams of each distinct word, so an n-gram two words share counts twice."""
+    chars = [g for tok in dict.fromkeys(toks) for g in char_ngrams(tok, settings)]
+    return word_ngrams(toks, settings), chars
 
 
 def dense_features(text: str, lexicon: Classification) -> list[float]:
@@ -198,31 +220,19 @@ class _Head:
     def binary(self) -> bool:
         return len(self.dense) == 1
 
-    def scores(self, row: _Row) -> list[float]:
-        out: list[float] = []
-        for dense_w, sparse_w in zip(self.dense, self.sparse, strict=True):
-            get = sparse_w.__getitem__
-            z = sum(map(float.__mul__, dense_w, row.dense))
-            if row.words:
-                z += row.word_scale * sum(map(get, row.words))
-            if row.chars:
-                z += row.char_scale * sum(map(get, row.chars))
-            out.append(z)
-        return out
-
-    def probabilities(self, row: _Row) -> list[float]:
-        z = self.scores(row)
-        if self.binary:
-            return [_sigmoid(z[0])]
-        top = max(z)
-        exps = [math.exp(v - top) for v in z]
-        total = sum(exps)
-        return [e / total for e in exps]
 
 
 def _logit(p: float) -> float:
     p = min(1.0 - 1e-6, max(1e-6, p))
     return math.log(p / (1.0 - p))
+
+
+def _probabilities(z: Sequence[float]) -> list[float]:
+    """Softmax of a multinomial head's scores."""
+    top = max(z)
+    exps = [math.exp(v - top) for v in z]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _sigmoid(z: float) -> float:
@@ -326,11 +336,30 @@ class TrainedModel:
     sha256: str = ""
     lexicon: LexiconClassifier = field(default_factory=default_classifier)
     _index: dict[str, int] = field(default_factory=dict)
+    # Prediction: every weight vector of every head in one order; per vocabulary entry, its
+    # weight in each vector; per word seen, its unigram weights and its character n-grams'
+    # summed weights and count (words repeat across texts: their n-grams are summed once).
+    _heads_order: list[tuple[str, int]] = field(default_factory=list)
+    _dense_rows: list[list[float]] = field(default_factory=list)
+    _feature_rows: list[tuple[float, ...]] = field(default_factory=list)
+    _zeros: tuple[float, ...] = ()
+    _words: dict[str, tuple[int, int, tuple[float, ...]]] = field(default_factory=dict)
+    _sparse_vectors: list[list[float]] = field(default_factory=list)
+    _pieces: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index = {name: i for i, name in enumerate(self.vocabulary)}
         if not self.sha256:
             self.sha256 = hashlib.sha256(_canonical(self._body())).hexdigest()
+        ordered = sorted(self.heads.items())
+        self._heads_order = [(name, len(head.sparse)) for name, head in ordered]
+        self._dense_rows = [vec for _, head in ordered for vec in head.dense]
+        vectors = [vec for _, head in ordered for vec in head.sparse]
+        self._sparse_vectors = vectors
+        self._feature_rows = list(zip(*vectors, strict=True)) if self.vocabulary else []
+        self._zeros = (0.0,) * len(vectors)
+        self._words = {}
+        self._pieces = {}
 
     @property
     def name(self) -> str:
@@ -340,42 +369,82 @@ class TrainedModel:
     def model_sha256(self) -> str:
         return self.sha256
 
-    def _features(self, text: str, lang: str | None) -> tuple[Classification, _Row]:
-        lex = self.lexicon.classify(text, lang)
-        words, chars = sparse_features(text, self.features)
-        return lex, _row(words, chars, dense_features(text, lex), self._index)
+    def _word(self, tok: str) -> tuple[int, int, tuple[float, ...]]:
+        """(the word's vocabulary index or -1, how many of its character n-grams are in the
+        vocabulary, their summed weights per vector), cached."""
+        if len(self._words) >= _CACHE_LIMIT:
+            self._words.clear()  # bounded memory: refilled by the words in use
+        rows, get = self._feature_rows, self._index.get
+        known = [rows[j] for j in map(get, char_ngrams(tok, self.features)) if j is not None]
+        sums = tuple(map(math.fsum, zip(*known, strict=True))) if known else self._zeros
+        entry = (get(tok, -1), len(known), sums)
+        self._words[tok] = entry
+        return entry
+
+    def _tokens(self, text: str) -> list[str]:
+        """tokens(), with each whitespace-separated piece tokenised once (cached)."""
+        cache = self._pieces
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        out: list[str] = []
+        for piece in text.split():
+            toks = cache.get(piece)
+            if toks is None:
+                toks = cache[piece] = piece_tokens(piece)
+            out += toks
+        limit = self.features.max_tokens
+        return out[:limit] if len(out) > limit else out
+
+    def _scores(self, toks: Sequence[str], dense: list[float]) -> list[float]:
+        """Each weight vector's score: the same sums as training's (see _row), grouped."""
+        cached, word = self._words.get, self._word
+        entries = [cached(tok) or word(tok) for tok in dict.fromkeys(toks)]
+        if not entries:
+            return [sum(map(float.__mul__, d, dense)) for d in self._dense_rows]
+        indices, n_chars, char_rows = zip(*entries, strict=True)
+        word_idx = [i for i in indices if i >= 0]
+        if self.features.word_ngrams >= 2 and len(toks) > 1:
+            get = self._index.get
+            pairs = dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(toks))
+            word_idx += [i for i in map(get, pairs) if i is not None]
+        n_char = sum(n_chars)
+        word_scale = 1.0 / math.sqrt(len(word_idx)) if word_idx else 0.0
+        char_scale = 1.0 / math.sqrt(n_char) if n_char else 0.0
+        return [sum(map(float.__mul__, d, dense)) + word_scale * sum(map(v.__getitem__, word_idx))
+                + char_scale * sum(c)
+                for d, v, c in zip(self._dense_rows, self._sparse_vectors,
+                                   zip(*char_rows, strict=True), strict=True)]
+
+    def _predict(self, toks: Sequence[str], dense: list[float]) -> dict[str, float]:
+        z = self._scores(toks, dense)
+        out: dict[str, float] = {}
+        at = 0
+        for name, k in self._heads_order:
+            if k == 1:
+                out["relevant" if name == "relevant" else "complaint"] = _sigmoid(z[at])
+            else:
+                out.update(zip(SENTIMENTS, _probabilities(z[at:at + k]), strict=True))
+            at += k
+        return out
 
     def predict(self, text: str, lang: str | None = None) -> dict[str, float]:
         """Probabilities: P(negative/neutral/positive) when trained for sentiment, P(complaint)
         and P(relevant) when trained for them."""
-        return self._predict(*self._features(text, lang))
-
-    def _predict(self, lex: Classification, row: _Row) -> dict[str, float]:
-        out: dict[str, float] = {}
-        sentiment = self.heads.get("sentiment")
-        if sentiment is not None:
-            out.update(zip(sentiment.classes, sentiment.probabilities(row), strict=True))
-        complaint = self.heads.get("complaint")
-        if complaint is not None:
-            out["complaint"] = complaint.probabilities(row)[0]
-        relevant = self.heads.get("relevant")
-        if relevant is not None:
-            out["relevant"] = relevant.probabilities(row)[0]
-        return out
+        lex = self.lexicon.classify(text, lang)
+        return self._predict(self._tokens(text), dense_features(text, lex))
 
     def classify(self, text: str, lang: str | None = None) -> Classification:
-        lex, row = self._features(text, lang)
-        return self._decide(lex, self._predict(lex, row))
+        lex = self.lexicon.classify(text, lang)
+        p = self._predict(self._tokens(text), dense_features(text, lex))
+        return self._decide(lex, p)
 
     def classify_extracted(self, extracted: Extracted) -> Classification:
         """classify() of a text whose features :func:`extract` computed (with the same
         feature settings): cross-validation extracts each text once for all its folds."""
-        row = _row(extracted.words, extracted.chars, extracted.dense, self._index)
-        return self._decide(extracted.lexicon, self._predict(extracted.lexicon, row))
+        return self._decide(extracted.lexicon, self.predict_extracted(extracted))
 
     def predict_extracted(self, extracted: Extracted) -> dict[str, float]:
-        row = _row(extracted.words, extracted.chars, extracted.dense, self._index)
-        return self._predict(extracted.lexicon, row)
+        return self._predict(extracted.tokens, extracted.dense)
 
     def _decide(self, lex: Classification, p: dict[str, float]) -> Classification:
         if "negative" in p:
@@ -417,12 +486,6 @@ def _canonical(obj: Any) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-def with_lexicon(model: TrainedModel, lexicon: LexiconClassifier) -> TrainedModel:
-    """The same model computing its lexicon features with another lexicon instance."""
-    model.lexicon = lexicon
-    return model
-
-
 # ------------------------------------------------------------------------------ training
 def _targets(examples: Sequence[LabelledText]) -> dict[str, list[int | None]]:
     """Per task, each example's target (None: not labelled for it). A complaint label missing
@@ -443,8 +506,9 @@ class Extracted:
     """A text's features before they meet a vocabulary."""
 
     lexicon: Classification
-    words: frozenset[str]
-    chars: frozenset[str]
+    tokens: tuple[str, ...]
+    words: tuple[str, ...]
+    chars: tuple[str, ...]
     dense: list[float]
 
 
@@ -454,9 +518,10 @@ def extract(examples: Sequence[LabelledText], features: FeatureSettings | None =
     lex = lexicon if lexicon is not None else default_classifier()
     out = []
     for ex in examples:
-        words, chars = sparse_features(ex.text, features)
+        toks = tokens(ex.text, features.max_tokens)
+        words, chars = sparse_features(toks, features)
         result = lex.classify(ex.text, ex.lang)
-        out.append(Extracted(result, frozenset(words), frozenset(chars),
+        out.append(Extracted(result, tuple(toks), tuple(words), tuple(chars),
                              dense_features(ex.text, result)))
     return out
 
@@ -486,7 +551,7 @@ def train(
     for ext in extracted:
         for name in ext.words:
             doc_freq[name] = doc_freq.get(name, 0) + 1
-        for name in ext.chars:
+        for name in set(ext.chars):
             doc_freq[name] = doc_freq.get(name, 0) + 1
     vocabulary = sorted(n for n, c in doc_freq.items() if c >= features.min_count)
     index = {n: i for i, n in enumerate(vocabulary)}
@@ -614,7 +679,3 @@ def _matrix(value: Any, rows: int, cols: int) -> bool:
     return (isinstance(value, list) and len(value) == rows
             and all(isinstance(v, list) and len(v) == cols
                     and all(type(w) in (int, float) for w in v) for v in value))
-
-
-def as_classifier(model: TrainedModel) -> Classifier:
-    return model
