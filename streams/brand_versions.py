@@ -29,8 +29,14 @@ class ConfigVersion:
 
 
 def ordered_versions(versions: Sequence[ConfigVersion]) -> tuple[ConfigVersion, ...]:
-    """By effective time; of versions recorded at the same instant, one order (by hash)."""
-    return tuple(sorted(versions, key=lambda v: (v.effective_ms, v.sha256)))
+    """By effective time (of versions recorded at the same instant, one order: by hash), each
+    change once: a version equal to the one before it changes nothing (two workers that
+    started together with the same file both recorded it) and is left out."""
+    out: list[ConfigVersion] = []
+    for version in sorted(versions, key=lambda v: (v.effective_ms, v.sha256)):
+        if not out or out[-1].sha256 != version.sha256:
+            out.append(version)
+    return tuple(out)
 
 
 def versions_in_force(versions: Sequence[ConfigVersion], from_ms: int, to_ms: int

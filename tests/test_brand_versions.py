@@ -73,6 +73,15 @@ def test_the_version_in_force_at_an_instant_judges_it() -> None:
         ConfigTimeline.of([])
 
 
+def test_a_version_recorded_twice_in_a_row_is_one_change() -> None:
+    """Two workers started together with the same file both record it."""
+    twice = ConfigVersion(V1.effective_ms + 5, V1.sha256, "other/brands.toml", V1.config)
+    assert ConfigTimeline.of([V1, twice, V2]).versions == (V1, V2)
+    assert versions_in_force([twice, V1], 0, T_V2) == (V1,)
+    back = ConfigVersion(T_V2 + H, V1.sha256, "brands.toml", V1.config)
+    assert ConfigTimeline.of([V1, V2, back]).versions == (V1, V2, back)
+
+
 def test_versions_in_force_in_a_range() -> None:
     assert versions_in_force([V1, V2], ms("2026-10-02T00:00:00"), T_V2) == (V1,)
     assert versions_in_force([V1, V2], ms("2026-10-02T00:00:00"), T_V2 + 1) == (V1, V2)
