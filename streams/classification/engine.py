@@ -589,6 +589,7 @@ class _Scan:
         self.exclamations = 0
         self.questions = 0
         self.insistent = False  # "??", "?!"
+        self.info_questions = 0  # clauses asking for information ("can I bring ...?")
         self.words_seen = 0
         self.caps_words = 0
         self.caps_items: list[int] = []
@@ -611,7 +612,6 @@ class _Scan:
         self._irrealis_cue = -1.0  # >= 0 while an irrealis modal is active in the clause
         self._pending_interjection = -1
         self._last_thanks_at = -10
-        self.info_questions = 0
 
     def run(self, tokens: list[_Token]) -> None:
         phrases = self._phrases.phrases
