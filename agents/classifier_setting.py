@@ -28,12 +28,11 @@ def classifier_from_spec(spec: str, threshold: float | None = None,
     """The backend named by ``spec`` and the name enriched records give it: ``model:`` and the
     first 12 hex digits of the model file's sha256 for a model, ``spec`` otherwise. Built once
     per process and arguments (a model file is read once)."""
+    what = f"{origin}={spec}" if origin == "MENTIONWATCH_CLASSIFIER" else origin
     try:
         backend = get_classifier(spec, threshold=threshold, read_model=_read_model_file)
-    except ConfigError as exc:
-        raise ConfigError(f"{origin}={spec}: {exc}") from None
-    except (ValueError, TypeError, ImportError, AttributeError) as exc:
-        raise ConfigError(f"{origin}={spec}: {exc}") from None
+    except (ConfigError, ValueError, TypeError, ImportError, AttributeError) as exc:
+        raise ConfigError(f"{what}: {exc}") from None
     if spec.strip().startswith(MODEL_PREFIX):
         return backend, str(getattr(backend, "name", spec))
     return backend, spec
@@ -48,4 +47,4 @@ def load_classifier(settings: Settings) -> tuple[Classifier, str]:
 def model_classifier(path: Path | str, settings: Settings) -> tuple[Classifier, str]:
     """A model file given on the command line (--model PATH), with the configured threshold."""
     return classifier_from_spec(f"{MODEL_PREFIX}{path}", settings.complaint_threshold,
-                                origin="--model")
+                                origin=f"--model {path}")

@@ -457,6 +457,8 @@ def train(labels: Path, out: Path, cv: int) -> None:
     except OSError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    for task, why in model.training.get("not_learnt", {}).items():
+        click.echo(f"Note: not learnt: {task} ({why})", err=True)
     click.echo(f"wrote {model.name} to {out} (sha256 {model.sha256}); use it with "
                f"MENTIONWATCH_CLASSIFIER=model:{out.resolve()}")
 

@@ -317,13 +317,13 @@ def run_fixed(datasets: dict[str, list[LabelledText]], classifier: Classifier) -
 
 
 def format_fixed_table(result: dict[str, Any]) -> str:
-    header = f"{'data set':<10} {'n':>6}  {'system':<13}" + "".join(
+    header = f"{'data set':<16} {'n':>6}  {'system':<13}" + "".join(
         f" {label:>9}" for _, label in _COLUMNS)
     lines = [f"classifier: {result['classifier']}", header, "-" * len(header)]
     for name, ds in result["datasets"].items():
         for i, system in enumerate(("mentionwatch", "majority")):
             metrics = ds["systems"][system]
-            first = f"{name[:10]:<10} {ds['n']:>6}" if i == 0 else " " * 17
+            first = f"{name[:16]:<16} {ds['n']:>6}" if i == 0 else " " * 23
             lines.append(f"{first}  {system:<13}" + "".join(
                 f" {metrics[key]:>9.3f}" if key in metrics else f" {'-':>9}"
                 for key, _ in _COLUMNS))

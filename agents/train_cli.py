@@ -165,19 +165,19 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 
 def format_cv_table(results: dict[str, dict[str, Any]]) -> str:
     """One block per data set: the model's held-out figures and the two baselines'."""
-    header = f"{'data set':<10} {'n':>6}  {'system':<9}" + "".join(
+    header = f"{'data set':<16} {'n':>6}  {'system':<9}" + "".join(
         f" {label:>9}" for _, label in _COLUMNS)
     lines = [header, "-" * len(header)]
     for name, result in results.items():
         for i, system in enumerate(CV_SYSTEMS):
             metrics = result["systems"][system]
-            first = f"{name[:10]:<10} {result['n']:>6}" if i == 0 else " " * 17
+            first = f"{name[:16]:<16} {result['n']:>6}" if i == 0 else " " * 23
             cells = "".join(f" {metrics[key]:>9.3f}" if key in metrics else f" {'-':>9}"
                             for key, _ in _COLUMNS)
             lines.append(f"{first}  {system:<9}{cells}")
         relevance = result["systems"]["model"].get("relevance_accuracy")
         if relevance is not None:
-            lines.append(f"{'':17}  (model: relevance accuracy {relevance:.3f})")
+            lines.append(f"{'':23}  (model: relevance accuracy {relevance:.3f})")
         lines.append("")
     k = next(iter(results.values()))["folds"] if results else 0
     lines.append(f"{k}-fold cross-validation, folds by a hash of each id (of the text without "

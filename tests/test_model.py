@@ -366,3 +366,21 @@ def test_the_package_ships_no_trained_model() -> None:
         assert b"mentionwatch-classifier-model" not in head, path
     data_files = sorted(p.name for p in (REPO / "streams" / "classification" / "data").iterdir())
     assert all(name.endswith(".tsv") for name in data_files), data_files
+
+
+def test_a_label_with_one_value_is_not_learnt_but_the_others_are(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    rows = ["text,sentiment,relevant"]
+    rows += [f'"{e.text}",{e.sentiment},true' for e in _examples()]
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(cli, ["train", str(labels), "--out", str(out), "--cv", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Note: not learnt: relevant (every relevant label is true)" in result.output
+    model = load_model(out.read_bytes())
+    assert set(model.heads) == {"sentiment", "complaint"}
+    assert model.training["not_learnt"] == {"relevant": "every relevant label is true"}
+    only_one = tmp_path / "one.csv"
+    only_one.write_text("text,sentiment\na,negative\nb,negative\n", encoding="utf-8")
+    failed = CliRunner().invoke(cli, ["train", str(only_one), "--out", str(out), "--cv", "0"])
+    assert failed.exit_code == 2 and "nothing to learn" in failed.output

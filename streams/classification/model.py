@@ -559,6 +559,7 @@ def train(
     targets = _targets(examples)
     heads: dict[str, _Head] = {}
     counts: dict[str, dict[str, int]] = {}
+    skipped: dict[str, str] = {}
     for task in TASKS:
         labelled = [(r, t) for r, t in zip(rows, targets[task], strict=True) if t is not None]
         classes: tuple[str, ...] = SENTIMENTS if task == "sentiment" else ("false", "true")
@@ -567,9 +568,9 @@ def train(
         seen = {t for _, t in labelled}
         counts[task] = {classes[c]: sum(1 for _, t in labelled if t == c)
                         for c in range(len(classes))}
-        if len(seen) < 2:
-            raise ValueError(f"the {task} labels have only one value ({classes[seen.pop()]}): "
-                             "nothing to learn")
+        if len(seen) < 2:  # nothing to learn from (e.g. every mention labelled relevant)
+            skipped[task] = f"every {task} label is {classes[seen.pop()]}"
+            continue
         weights = None
         if task != "sentiment":
             # balanced classes: the 0.5 cut then sits near the best F1 for either base rate
@@ -581,11 +582,14 @@ def train(
                          task != "sentiment", len(vocabulary), settings, weights)
         heads[task] = _Head(head.classes, [[_round(w) for w in v] for v in head.dense],
                             [[_round(w) for w in v] for v in head.sparse])
-    if not heads:
-        raise ValueError("no labels: give sentiment and/or complaint for the examples")
+    if "sentiment" not in heads and "complaint" not in heads:
+        reasons = "; ".join(skipped.values()) or "no sentiment or complaint labels"
+        raise ValueError(f"nothing to learn: {reasons} (a model needs two values of sentiment "
+                         "or complaint)")
     training = {
         "examples": len(examples),
         "labels": counts,
+        "not_learnt": skipped,
         "settings": {"epochs": settings.epochs, "l2": settings.l2,
                      "learning_rate": settings.learning_rate, "seed": settings.seed},
         **dict(metadata or {}),
