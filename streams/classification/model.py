@@ -21,6 +21,7 @@ import json
 import math
 import random
 import re
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ def _rescale(p: float, cut: float) -> float:
     return 0.5 + 0.5 * (p - cut) / (1.0 - cut)
 
 
-# Words and pieces of text whose features a model keeps ready (a full cache is emptied).
+# Words whose features a model keeps ready (a full cache is emptied and refilled).
 _CACHE_LIMIT = 100_000
 
 
@@ -117,32 +118,24 @@ class LabelledText:
 _TOKEN = re.compile(r"https?://\S+|www\.\S+|@\w+|#?\w+|[^\w\s]")
 
 
-def piece_tokens(piece: str) -> list[str]:
-    """The tokens of one whitespace-separated piece: lower-cased, @handles/URLs/numbers as
-    placeholders, '#' dropped. No token spans whitespace, so a text's tokens are its pieces'."""
-    out: list[str] = []
-    for tok in _TOKEN.findall(piece.lower()):
-        c0 = tok[0]
-        if c0 == "@" and len(tok) > 1:
-            tok = "@user"
-        elif c0 == "#" and len(tok) > 1:
-            tok = tok[1:]
-        elif tok.startswith(("http", "www.")) and ("/" in tok or "." in tok):
-            tok = "<url>"
-        elif tok.isdigit():
-            tok = "<num>"
-        out.append(tok)
-    return out
+def normalise(tok: str) -> str:
+    """@handles, URLs and numbers as placeholders, '#' dropped (tokens are lower case)."""
+    c0 = tok[0]
+    if c0 == "@" and len(tok) > 1:
+        return "@user"
+    if c0 == "#" and len(tok) > 1:
+        return tok[1:]
+    if tok.startswith(("http", "www.")) and ("/" in tok or "." in tok):
+        return "<url>"
+    if tok.isdigit():
+        return "<num>"
+    return tok
 
 
 def tokens(text: str, max_tokens: int) -> list[str]:
-    """A text's tokens (see piece_tokens), the first max_tokens of them."""
-    out: list[str] = []
-    for piece in text.split():
-        out += piece_tokens(piece)
-        if len(out) >= max_tokens:
-            return out[:max_tokens]
-    return out
+    """A text's first max_tokens tokens, lower-cased and normalised."""
+    found = _TOKEN.findall(text.lower())
+    return [normalise(tok) for tok in found[:max_tokens]]
 
 
 def char_ngrams(tok: str, settings: FeatureSettings) -> list[str]:
@@ -344,8 +337,8 @@ class TrainedModel:
     _feature_rows: list[tuple[float, ...]] = field(default_factory=list)
     _zeros: tuple[float, ...] = ()
     _words: dict[str, tuple[int, int, tuple[float, ...]]] = field(default_factory=dict)
-    _sparse_vectors: list[list[float]] = field(default_factory=list)
-    _pieces: dict[str, list[str]] = field(default_factory=dict)
+    _sparse_vectors: list[array[float]] = field(default_factory=list)
+    _normalised: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index = {name: i for i, name in enumerate(self.vocabulary)}
@@ -355,11 +348,13 @@ class TrainedModel:
         self._heads_order = [(name, len(head.sparse)) for name, head in ordered]
         self._dense_rows = [vec for _, head in ordered for vec in head.dense]
         vectors = [vec for _, head in ordered for vec in head.sparse]
-        self._sparse_vectors = vectors
+        # contiguous doubles: a text's words hit scattered rows of large vectors, and a list of
+        # float objects costs a cache miss per weight
+        self._sparse_vectors = [array("d", vec) for vec in vectors]
         self._feature_rows = list(zip(*vectors, strict=True)) if self.vocabulary else []
         self._zeros = (0.0,) * len(vectors)
         self._words = {}
-        self._pieces = {}
+        self._normalised = {}
 
     @property
     def name(self) -> str:
@@ -382,18 +377,21 @@ class TrainedModel:
         return entry
 
     def _tokens(self, text: str) -> list[str]:
-        """tokens(), with each whitespace-separated piece tokenised once (cached)."""
-        cache = self._pieces
+        """tokens(), each distinct token normalised once (cached)."""
+        found = _TOKEN.findall(text.lower())
+        limit = self.features.max_tokens
+        if len(found) > limit:
+            found = found[:limit]
+        cache = self._normalised
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
-        out: list[str] = []
-        for piece in text.split():
-            toks = cache.get(piece)
-            if toks is None:
-                toks = cache[piece] = piece_tokens(piece)
-            out += toks
-        limit = self.features.max_tokens
-        return out[:limit] if len(out) > limit else out
+        get = cache.get
+        out = [get(tok) for tok in found]
+        if None in out:
+            for i, tok in enumerate(found):
+                if out[i] is None:
+                    out[i] = cache[tok] = normalise(tok)
+        return out  # type: ignore[return-value]
 
     def _scores(self, toks: Sequence[str], dense: list[float]) -> list[float]:
         """Each weight vector's score: the same sums as training's (see _row), grouped."""
