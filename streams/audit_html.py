@@ -268,7 +268,7 @@ def _sla_chart(figure_id: str, brand: str, name: str, complaints: ViewCounts,
     step = _nice_step(highest)
     scale_top = step * -(-highest // step)
     sla_text = "each brand's SLA" if sla_s is None else f"the SLA ({_duration(sla_s)})"
-    desc = (f"How many first responses (answered and answered late, calendar time) took at "
+    desc = (f"How many first responses (answered and answered late, in the SLA's clock) took at "
             f"most 25%, 50%, 100%, 200% of {sla_text} or longer, complaints and all inbound, "
             f"{name}. The table below gives the same numbers.")
     svg = _Svg(figure_id, "sla-histogram", width, height,
@@ -521,10 +521,11 @@ def render_html(report: AuditReport) -> str:
         f"<header><h1>{_e(title)}</h1>", _facts(report), "</header>",
         '<p class="note">"Ignored" includes the mentions answered after the ignore deadline '
         '(also counted as "answered late"); ignored share = ignored / decided, "—" when '
-        "nothing is decided. First response times are calendar time, from the mention to the "
-        "first brand post answering it, for answered and answered-late mentions; they are "
-        "compared with the length of the brand's SLA (for brands with business hours the SLA "
-        "counts business time: there \"overdue\" is the exact test).</p>",
+        "nothing is decided. First response times (median, p90) are calendar time, from the "
+        "mention to the first brand post answering it, for answered and answered-late "
+        "mentions; against the SLA each is counted in the SLA's own clock (business time for "
+        "brands with business hours) and against the SLA in force when the mention was "
+        "made.</p>",
         f'<nav><h2>Brands</h2><ol>{nav}</ol></nav>' if brands else "",
         "<section id=\"summary\"><h2>Summary</h2>",
         "<figure><figcaption>"
