@@ -181,10 +181,10 @@ def format_cv_table(results: dict[str, dict[str, Any]]) -> str:
         lines.append("")
     k = next(iter(results.values()))["folds"] if results else 0
     lines.append(f"{k}-fold cross-validation, folds by a hash of each id (of the text without "
-                 "one); every figure is on texts the model was not trained on. Complaint = the "
-                 "complaint label, or labelled negative where only the sentiment is given, and not "
-                 "labelled irrelevant. "
-                 "majority = the most frequent label of the training folds.")
+                 "one): every figure is on texts the model was not trained on.")
+    lines.append("Complaint = the complaint label, or labelled negative where only the sentiment "
+                 "is given, and not labelled irrelevant.")
+    lines.append("majority = the most frequent label of the training folds.")
     return "\n".join(lines)
 
 
