@@ -23,7 +23,7 @@ FLOORS: dict[str, dict[str, float]] = {
 # Figures on which both baselines must be beaten. Majority-class accuracy on GermEval (69 %
 # neutral) and majority-class complaint recall on airline (1.0: it flags everything) are
 # artefacts of the class balance, not something a classifier should chase; see
-# docs/classification.md.
+# docs/explanation/classification.md.
 MUST_BEAT = ("macro_f1", "complaint_f1")
 
 

@@ -40,7 +40,7 @@ SETTINGS: dict[str, str] = {
     'MENTIONWATCH_STORE':
         'Table store: `rocksdb://` (persistent, fast restart) or `memory://` (replays the changelog at every start).',
     'MENTIONWATCH_CLASSIFIER':
-        'Classifier backend: `lexicon`, `model:PATH` (a model file from `mentionwatch train`) or `package.module:attribute` ([classification](../classification.md)).',
+        'Classifier backend: `lexicon`, `model:PATH` (a model file from `mentionwatch train`) or `package.module:attribute` ([classification](../explanation/classification.md)).',
     'MENTIONWATCH_COMPLAINT_THRESHOLD':
         'Complaint score threshold in [0, 1].',
     'MENTIONWATCH_MAX_RECORD_BYTES':
@@ -302,7 +302,7 @@ COMMAND_NOTES: dict[str, str] = {
     "(non-commercial licences): by default `../shared/data/airline/dev.csv` and "
     "`../shared/data/germeval2017/dev.tsv` beside your clone (`MENTIONWATCH_SHARED_DATA`), or "
     "give `--airline` and `--germeval`. Without them it stops with an error naming the missing "
-    "file. See [classification](../classification.md).",
+    "file. See [classification](../explanation/classification.md).",
     "replay": "Every mention is judged with the brand configuration the workers recorded as in "
     "force when it was made (`--brands-file` overrides that, and the report says so); give it "
     "the workers' classifier and `MENTIONWATCH_MAX_FUTURE_SECONDS`. What the report holds: "

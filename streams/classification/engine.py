@@ -30,7 +30,7 @@ written for German and English customer-service text:
 
 ``complaint_score = sigmoid(bias + cue - 0.8 * valence)`` and ``sentiment_score =
 s / sqrt(s^2 + 15)`` with ``s = valence - 0.6 * cue``. All constants are set by hand; see
-docs/classification.md for which were checked against the dev sets.
+docs/explanation/classification.md for which were checked against the dev sets.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from .text import (
 )
 from .types import Classification
 
-#: complaint_score >= this  ->  complaint (see docs/classification.md for the reasoning).
+#: complaint_score >= this  ->  complaint (see docs/explanation/classification.md for the reasoning).
 DEFAULT_COMPLAINT_THRESHOLD = 0.5
 
 # --- scoring constants (hand-set; VADER's values where the rule is VADER's) -----------------
