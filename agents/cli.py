@@ -282,6 +282,19 @@ def source_mastodon(instance: str, account: str, name: str, streaming_url: str |
     _run_source(lambda: run_mastodon(settings, config, options), settings)
 
 
+def _time_range(from_: str, to: str) -> tuple[int, int]:
+    """--from and --to in epoch ms; a usage error (exit 2) for a bad or empty range."""
+    from agents.replay import parse_time
+
+    try:
+        from_ms, to_ms = parse_time(from_), parse_time(to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if to_ms <= from_ms:
+        raise click.BadParameter("--to must be after --from")
+    return from_ms, to_ms
+
+
 @main.command()
 @click.option("--from", "from_", required=True, help="Start of the event-time range (RFC 3339 "
               "or YYYY-MM-DD), inclusive.")
@@ -316,15 +329,10 @@ def replay(from_: str, to: str, brand: str | None, fmt: str, output: Path | None
            brands_file: Path | None, no_progress: bool) -> None:
     """Audit an event-time range: the same core as the live workers, judged by the event-time
     watermark only, so the same records always give the same report."""
-    from agents.replay import ReplayError, judging_configuration, parse_time, run_replay
+    from agents.replay import ReplayError, judging_configuration, run_replay
 
     settings = _settings()
-    try:
-        from_ms, to_ms = parse_time(from_), parse_time(to)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if to_ms <= from_ms:
-        raise click.BadParameter("--to must be after --from")
+    from_ms, to_ms = _time_range(from_, to)
     classifier, classifier_name = _classifier(settings)
     try:
         judging = judging_configuration(settings, brands_file, from_ms, to_ms)
@@ -486,15 +494,9 @@ def label_sample(from_: str, to: str, count: int, random_share: float, seed: int
     label: those the classifier is least sure of, plus a random share, as a CSV to label and
     give to `mentionwatch train`."""
     from agents.label_sample import SampleError, run_label_sample
-    from agents.replay import parse_time
 
     settings = _settings()
-    try:
-        from_ms, to_ms = parse_time(from_), parse_time(to)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if to_ms <= from_ms:
-        raise click.BadParameter("--to must be after --from")
+    from_ms, to_ms = _time_range(from_, to)
     classifier, _name = _classifier(settings, model)
     try:
         summary = run_label_sample(settings, classifier, from_ms=from_ms, to_ms=to_ms, n=count,

@@ -213,7 +213,8 @@ def run_eval(
     }
 
 
-_COLUMNS: tuple[tuple[str, str], ...] = (
+# The figures of a table row: (key in the results, column header).
+METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("accuracy", "acc"),
     ("macro_f1", "macro-F1"),
     ("complaint_precision", "compl-P"),
@@ -226,7 +227,7 @@ def format_table(result: dict[str, Any]) -> str:
     """The human-readable table printed by ``mentionwatch eval-classifier``."""
     lines: list[str] = []
     header = f"{'data set':<10} {'n':>5}  {'system':<13}" + "".join(
-        f" {label:>9}" for _, label in _COLUMNS
+        f" {label:>9}" for _, label in METRIC_COLUMNS
     )
     lines.append(header)
     lines.append("-" * len(header))
@@ -237,7 +238,7 @@ def format_table(result: dict[str, Any]) -> str:
                 continue
             first = f"{name:<10} {ds['n']:>5}" if i == 0 else " " * 16
             row = f"{first}  {system:<13}" + "".join(
-                f" {metrics[key]:>9.3f}" for key, _ in _COLUMNS
+                f" {metrics[key]:>9.3f}" for key, _ in METRIC_COLUMNS
             )
             lines.append(row)
         lines.append("")
@@ -318,7 +319,7 @@ def run_fixed(datasets: dict[str, list[LabelledText]], classifier: Classifier) -
 
 def format_fixed_table(result: dict[str, Any]) -> str:
     header = f"{'data set':<16} {'n':>6}  {'system':<13}" + "".join(
-        f" {label:>9}" for _, label in _COLUMNS)
+        f" {label:>9}" for _, label in METRIC_COLUMNS)
     lines = [f"classifier: {result['classifier']}", header, "-" * len(header)]
     for name, ds in result["datasets"].items():
         for i, system in enumerate(("mentionwatch", "majority")):
@@ -326,7 +327,7 @@ def format_fixed_table(result: dict[str, Any]) -> str:
             first = f"{name[:16]:<16} {ds['n']:>6}" if i == 0 else " " * 23
             lines.append(f"{first}  {system:<13}" + "".join(
                 f" {metrics[key]:>9.3f}" if key in metrics else f" {'-':>9}"
-                for key, _ in _COLUMNS))
+                for key, _ in METRIC_COLUMNS))
         lines.append("")
     lines.append("complaint = the complaint label, or labelled negative where only the sentiment "
                  "is given; majority = the most frequent label of the file.")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.eval_classifier import METRIC_COLUMNS as _COLUMNS
 from streams.classification import Classification, Classifier
 from streams.classification.engine import default_classifier
 from streams.classification.model import (
@@ -152,15 +153,6 @@ def label_counts(examples: Sequence[LabelledText]) -> dict[str, dict[str, int]]:
         if values:
             out[task] = {"true": values[True], "false": values[False]}
     return out
-
-
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("accuracy", "acc"),
-    ("macro_f1", "macro-F1"),
-    ("complaint_precision", "compl-P"),
-    ("complaint_recall", "compl-R"),
-    ("complaint_f1", "compl-F1"),
-)
 
 
 def format_cv_table(results: dict[str, dict[str, Any]]) -> str:

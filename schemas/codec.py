@@ -429,8 +429,9 @@ def encode_source_cursor(cursor: SourceCursor) -> bytes:
         "recent_ids": list(cursor.recent_ids), "saved_at": cursor.saved_at})
 
 
-def decode_source_cursor(data: bytes) -> SourceCursor:
-    """Raises DecodeError naming the field (a cursor from a newer version, or damaged)."""
+def _version_1_object(data: bytes) -> dict[str, Any]:
+    """A JSON object of schema_version 1, else DecodeError (for the small records the shell
+    writes itself: cursors, brand configurations)."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -440,6 +441,12 @@ def decode_source_cursor(data: bytes) -> SourceCursor:
     if obj.get("schema_version") != SCHEMA_VERSION:
         raise _fail("$.schema_version", f"{obj.get('schema_version')!r} is not 1",
                     "unknown_schema_version")
+    return obj
+
+
+def decode_source_cursor(data: bytes) -> SourceCursor:
+    """Raises DecodeError naming the field (a cursor from a newer version, or damaged)."""
+    obj = _version_1_object(data)
     for key, kind in (("source", str), ("platform", str), ("position", dict),
                       ("raw_offsets", dict), ("recent_ids", list), ("saved_at", str)):
         if not isinstance(obj.get(key), kind):
@@ -487,15 +494,7 @@ def encode_brand_config(record: RecordedBrandConfig) -> bytes:
 
 def decode_brand_config(data: bytes) -> RecordedBrandConfig:
     """Raises DecodeError naming the field (a record from a newer version, or damaged)."""
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError("not_json", f"not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise _fail("$", "must be an object")
-    if obj.get("schema_version") != SCHEMA_VERSION:
-        raise _fail("$.schema_version", f"{obj.get('schema_version')!r} is not 1",
-                    "unknown_schema_version")
+    obj = _version_1_object(data)
     for key, kinds in (("effective_at", (str,)), ("effective_ms", (int,)), ("sha256", (str,)),
                        ("source", (str,)), ("toml", (str, type(None))),
                        ("mentionwatch_version", (str,))):

@@ -107,27 +107,29 @@ def _mention(pid: str, author: str, created: int, **extra: Any) -> dict[str, Any
 
 
 def _statuses(config: Any, docs: list[dict[str, Any]], now: int) -> dict[str, str]:
-    states: dict[str, Any] = {}
-    for doc in docs:
-        post = post_from_mention(mention_from_dict(doc), True, config)
-        key = state_key(post)
-        states[key] = apply_post(states.get(key), post, config, now)[0]
     return {s.mention_id: s.status + (" after the SLA" if s.overdue else "")
-            for state in states.values() for s in item_statuses(state, config, now)}
+            for s in _all_statuses(config, docs, now)}
+
+
+def answered_across_the_change(before: int, after: int, *, second_account: str = "acme_care"
+                               ) -> list[dict[str, Any]]:
+    """c1 made before the change and c2 after it, each answered 10 minutes later: c1 by
+    acme_help (v1's account), c2 by `second_account`."""
+    return [
+        _mention("c1", "u1", before),
+        _mention("r1", "acme_help", before + 10 * MIN, in_reply_to="c1",
+                 in_reply_to_author_id="u1"),
+        _mention("c2", "u2", after),
+        _mention("r2", second_account, after + 10 * MIN, in_reply_to="c2",
+                 in_reply_to_author_id="u2"),
+    ]
 
 
 def test_each_mention_is_judged_with_the_version_in_force_when_it_was_created() -> None:
     """The same 10-minute answer: in time under v1 (SLA 1 h), after the SLA under v2 (5 min);
     each answer comes from the account its version names."""
     before, after = T_V2 - 30 * MIN, T_V2 + 30 * MIN
-    docs = [
-        _mention("c1", "u1", before),
-        _mention("r1", "acme_help", before + 10 * MIN, in_reply_to="c1",
-                 in_reply_to_author_id="u1"),
-        _mention("c2", "u2", after),
-        _mention("r2", "acme_care", after + 10 * MIN, in_reply_to="c2",
-                 in_reply_to_author_id="u2"),
-    ]
+    docs = answered_across_the_change(before, after)
     now = after + 5 * H
     got = _statuses(ConfigTimeline.of([V1, V2]), docs, now)
     assert {k: got[k] for k in ("c1", "c2")} == {"c1": "answered",
@@ -189,14 +191,7 @@ def test_first_responses_are_bucketed_against_their_own_sla_in_business_time() -
     from streams.audit import build_report
 
     before, after = T_V2 - 30 * MIN, T_V2 + 30 * MIN
-    docs = [
-        _mention("c1", "u1", before),
-        _mention("r1", "acme_help", before + 10 * MIN, in_reply_to="c1",
-                 in_reply_to_author_id="u1"),
-        _mention("c2", "u2", after),
-        _mention("r2", "acme_care", after + 10 * MIN, in_reply_to="c2",
-                 in_reply_to_author_id="u2"),
-    ]
+    docs = answered_across_the_change(before, after)
     timeline = ConfigTimeline.of([V1, V2])
     report = build_report(_all_statuses(timeline, docs, after + 5 * H), timeline,
                           range_from_ms=None, range_to_ms=None, watermark_ms=after + 5 * H,

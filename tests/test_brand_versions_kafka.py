@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import Stack
-from test_brand_versions import T_V2, V1_TOML, V2_TOML, ms
+from test_brand_versions import T_V2, V1_TOML, V2_TOML, answered_across_the_change, ms
 from test_tracking_kafka import _cli
 
 from agents.brand_versions import BrandsFile, read_recorded, record_brand_config
@@ -39,6 +39,11 @@ def _mention(pid: str, author: str, created: int, **extra: Any) -> dict[str, Any
             "author": {"id": author, "handle": author, "is_brand": False},
             "text": "My parcel is lost, terrible service", "created_at": _iso(created),
             "lang": "en", **extra}
+
+
+def _as_sent(doc: dict[str, Any]) -> dict[str, Any]:
+    """A mention of the unit tests with this file's complaint text and language."""
+    return {**doc, "text": "My parcel is lost, terrible service", "lang": "en"}
 
 
 def _produce_raw(stack: Stack, docs: list[dict[str, Any]]) -> None:
@@ -91,12 +96,7 @@ def test_replay_judges_each_mention_with_the_configuration_in_force(stack: Stack
     ensure_topics(settings)
     before, after = T_V2 - 30 * MIN, T_V2 + 30 * MIN
     _produce_raw(stack, [
-        _mention("c1", "u1", before),
-        _mention("r1", "acme_help", before + 10 * MIN, in_reply_to="c1",
-                 in_reply_to_author_id="u1"),
-        _mention("c2", "u2", after),
-        _mention("r2", "acme_care", after + 10 * MIN, in_reply_to="c2",
-                 in_reply_to_author_id="u2"),
+        *(_as_sent(doc) for doc in answered_across_the_change(before, after)),
         _mention("late", "u3", after + 6 * H),  # moves the watermark past every deadline
     ])
 

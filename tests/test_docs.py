@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_prometheus_rules import github_anchors
 
 REPO = Path(__file__).resolve().parents[1]
 # The generator (tools/, not an installed package) imports from the repository's root, which
@@ -25,28 +26,6 @@ def markdown_files() -> list[Path]:
     files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")),
              *sorted((REPO / "deploy").rglob("*.md"))]
     return [f for f in files if f.exists()]
-
-
-def github_anchors(markdown: str) -> set[str]:
-    """The anchors GitHub makes of a Markdown file's headings (and explicit <a id>)."""
-    anchors: set[str] = set()
-    seen: dict[str, int] = {}
-    in_code = False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith("```"):
-            in_code = not in_code
-            continue
-        match = None if in_code else re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if not match:
-            continue
-        text = re.sub(r"`([^`]*)`", r"\1", match.group(1))
-        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-        slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
-        n = seen.get(slug, 0)
-        seen[slug] = n + 1
-        anchors.add(slug if n == 0 else f"{slug}-{n}")
-    anchors.update(re.findall(r"<a\s+(?:id|name)=\"([^\"]+)\"", markdown))
-    return anchors
 
 
 def links(markdown: str) -> list[str]:

@@ -53,7 +53,7 @@ from .text import (
 )
 from .types import Classification
 
-#: complaint_score >= this  ->  complaint (see docs/explanation/classification.md for the reasoning).
+#: complaint_score >= this  ->  complaint (docs/explanation/classification.md says why).
 DEFAULT_COMPLAINT_THRESHOLD = 0.5
 
 # --- scoring constants (hand-set; VADER's values where the rule is VADER's) -----------------
