@@ -194,14 +194,23 @@ class QueueService:
         return why
 
     # -- views ----------------------------------------------------------------------------------
-    async def page(self, request: web.Request) -> web.Response:
+    def _admitted(self, request: web.Request, default_limit: int | None
+                  ) -> tuple[str | None, str | None, int | None] | web.Response:
+        """The request's filters (brand, platform, limit), or the response refusing it (no or
+        a wrong token, a bad query)."""
         refusal = self.refusal(request)
         if refusal is not None:
             return refusal
         try:
-            brand, platform, _ = _filters(request, PAGE_ROWS)
+            return _filters(request, default_limit)
         except BadQuery as exc:
             return _json(400, {"error": "bad_query", "detail": str(exc)})
+
+    async def page(self, request: web.Request) -> web.Response:
+        admitted = self._admitted(request, PAGE_ROWS)
+        if isinstance(admitted, web.Response):
+            return admitted
+        brand, platform, _ = admitted
         queue = await self.whole(brand, platform, PAGE_ROWS)
         nonce = new_nonce()
         return web.Response(
@@ -211,25 +220,19 @@ class QueueService:
                      "Content-Security-Policy": content_security_policy(nonce)})
 
     async def whole_json(self, request: web.Request) -> web.Response:
-        refusal = self.refusal(request)
-        if refusal is not None:
-            return refusal
-        try:
-            brand, platform, limit = _filters(request, None)
-        except BadQuery as exc:
-            return _json(400, {"error": "bad_query", "detail": str(exc)})
+        admitted = self._admitted(request, None)
+        if isinstance(admitted, web.Response):
+            return admitted
+        brand, platform, limit = admitted
         queue = await self.whole(brand, platform, limit)
         return _json(200, merged_json(queue, brand=brand, platform=platform,
                                       now_ms=int(time.time() * 1000)))
 
     async def local_json(self, request: web.Request) -> web.Response:
-        refusal = self.refusal(request)
-        if refusal is not None:
-            return refusal
-        try:
-            brand, platform, limit = _filters(request, None)
-        except BadQuery as exc:
-            return _json(400, {"error": "bad_query", "detail": str(exc)})
+        admitted = self._admitted(request, None)
+        if isinstance(admitted, web.Response):
+            return admitted
+        brand, platform, limit = admitted
         return _json(200, local_to_json(self.local(brand, platform, limit)))
 
 

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from conftest import free_port
-from test_web_security import _run_worker_cli
+from test_web_security import _run_worker_cli, serve
 
 from agents import faust_compat
 from agents.config import load_settings
@@ -34,7 +34,6 @@ QUEUE_TOKEN = "s3cret-queue-token-9876543210"
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
        '"><svg onload=alert(1)>', "javascript:alert(1)"]
 T0 = int(time.time() * 1000) - 2 * 3_600_000
-_LOOP = asyncio.new_event_loop()
 
 
 def _pipeline(home: Path, **env: str) -> Any:
@@ -71,19 +70,6 @@ def open_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def token_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     yield _pipeline(tmp_path_factory.mktemp("queue-token"), MENTIONWATCH_QUEUE_TOKEN=QUEUE_TOKEN,
                     MENTIONWATCH_INGEST_TOKEN=INGEST_TOKEN)
-
-
-def serve(pipeline: Any, scenario: Any) -> None:
-    async def main() -> None:
-        server = TestServer(pipeline.app.web.web_app)
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession() as session:
-                await scenario(session, server)
-        finally:
-            await server.close()
-
-    _LOOP.run_until_complete(main())
 
 
 async def _get(session: aiohttp.ClientSession, server: TestServer, path: str,
