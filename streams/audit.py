@@ -11,11 +11,11 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
 
+from schemas.codec import format_rfc3339_ms
 from streams.audit_periods import PeriodIndex
 from streams.brands import WEEKDAYS, BrandConfig, BrandPolicy
 from streams.business_time import business_elapsed_ms
@@ -27,7 +27,6 @@ VIEWS = ("complaints", "all_inbound")
 REPORT_FORMAT_VERSION = 2
 Format = Literal["json", "csv", "md", "html"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # First response times against the brand's SLA: at most 25%, 50%, 100%, 200% of it, or more.
 # Each upper bound as (numerator, denominator) of the SLA, so the comparison is exact.
@@ -467,10 +466,7 @@ def build_report(statuses: Iterable[ItemStatus], config: BrandConfig, *,
 
 def iso_ms(ms: int | None) -> str | None:
     """Epoch ms → RFC 3339 UTC with milliseconds (integer arithmetic, no float rounding)."""
-    if ms is None:
-        return None
-    t = _EPOCH + timedelta(milliseconds=ms)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    return None if ms is None else format_rfc3339_ms(ms)
 
 
 def _view_dict(v: ViewCounts, with_ids: bool) -> dict[str, Any]:

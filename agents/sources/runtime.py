@@ -18,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,6 +34,7 @@ from schemas.codec import (
     encode_deletion,
     encode_mention,
     encode_source_cursor,
+    format_rfc3339_ms,
 )
 from schemas.models import Mention
 from streams.brands import BrandConfig
@@ -59,11 +59,6 @@ class SourceError(RuntimeError):
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
-
-
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
 
 
 class SourceMetrics:
@@ -279,7 +274,8 @@ class SourceRuntime:
     def _dead_letter_bytes(self, data: bytes, error: DecodeError) -> bytes:
         now = self.clock()
         return encode_dead_letter(error, topic=f"source:{self.name}", partition=-1, offset=-1,
-                                  timestamp_ms=now, value=data, key=None, failed_at=iso_ms(now))
+                                  timestamp_ms=now, value=data, key=None,
+                                  failed_at=format_rfc3339_ms(now))
 
     def dead_letter(self, data: bytes, reason: str, detail: str) -> None:
         """A frame that can't be parsed: its bytes to mentions.dlq (reason bad_frame or
@@ -295,7 +291,8 @@ class SourceRuntime:
         if deletion.id not in self._seen:
             return False
         value = encode_deletion(platform=deletion.platform, id=deletion.id,
-                                author_id=deletion.author_id, deleted_at=iso_ms(deletion.at_ms))
+                                author_id=deletion.author_id,
+                                deleted_at=format_rfc3339_ms(deletion.at_ms))
         self._send(self.settings.topic_deletions,
                    f"{deletion.platform}:{deletion.id}".encode(), value, self.clock())
         self.metrics.deletions.labels(self.name).inc()
@@ -360,7 +357,7 @@ class SourceRuntime:
         cursor = SourceCursor(self.name, self.platform, position,
                               {tp.partition: end for tp, end in ends.items()},
                               tuple(mention_id for _, mention_id in self._recent),
-                              iso_ms(self.clock()))
+                              format_rfc3339_ms(self.clock()))
         self._send(self.settings.topic_source_cursors, self.name.encode(),
                    encode_source_cursor(cursor), self.clock())
         self._settle(ACK_TIMEOUT_S)
