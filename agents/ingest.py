@@ -297,7 +297,8 @@ def ingest_jsonl(settings: Settings, path: Path, *, rejects_path: Path | None = 
                         result.rejected.append((line_no, reason))
                     continue
                 key = f"{mention.platform}:{mention.id}"
-                if key in seen:  # the same platform id twice is one mention (SEMANTICS)
+                # The same platform id twice is one mention (docs/explanation/semantics.md).
+                if key in seen:
                     result.duplicates += 1
                     continue
                 rejection = delivery.send(line_no, mention, raw)

@@ -546,8 +546,8 @@ def _shard_process(job: _Job, partitions: list[int], conn: Connection) -> None:
 
 
 def _watermark(job: _Job, max_event_ms: int | None) -> int:
-    """The instant a replay judges at: the largest event time among its records (SEMANTICS),
-    the range's start if it has none."""
+    """The instant a replay judges at: the largest event time among its records
+    (docs/explanation/semantics.md), the range's start if it has none."""
     return job.from_ms if max_event_ms is None else max_event_ms
 
 

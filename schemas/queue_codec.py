@@ -3,7 +3,8 @@ fetch from each other) and the whole queue (GET /queue.json). docs/reference/htt
 "The care team's queue", describes every field.
 
 Times are RFC 3339 UTC with milliseconds plus the same instant in epoch milliseconds (``*_ms``,
-what a worker reads back); durations are seconds (SEMANTICS), at millisecond precision.
+what a worker reads back); durations are seconds (docs/explanation/semantics.md), at millisecond
+precision.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The live tracking clock of one partition (pure: wall time is passed in).
 
-SEMANTICS: live workers judge age against wall-clock time and the event-time watermark (the
-largest event time seen, less an allowed lateness). We use the watermark while records flow, so
-a backlog or a historical import is judged by its own event time (never "ignored" just because
-it arrives years later), and let the clock run on with wall time once the partition has been
-idle for `idle_grace_ms`, so complaints still go overdue on a quiet night. The clock never goes
-backwards.
+docs/explanation/semantics.md: live workers judge age against wall-clock time and the event-time
+watermark (the largest event time seen, less an allowed lateness). We use the watermark while
+records flow, so a backlog or a historical import is judged by its own event time (never
+"ignored" just because it arrives years later), and let the clock run on with wall time once the
+partition has been idle for `idle_grace_ms`, so complaints still go overdue on a quiet night.
+The clock never goes backwards.
 """
 
 from __future__ import annotations

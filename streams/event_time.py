@@ -6,8 +6,9 @@ event time a record claims is checked against the time it was *produced*, its Ka
 timestamp (our producers stamp the wall-clock time of the send; Kafka stamps the send time when
 a producer sets none):
 
-- a mention whose ``created_at`` passes ``produced + max_future`` (strictly greater, SEMANTICS
-  "passes") is rejected: dead-lettered as ``future_dated``, it never moves a clock;
+- a mention whose ``created_at`` passes ``produced + max_future`` (strictly greater,
+  docs/explanation/semantics.md "passes") is rejected: dead-lettered as ``future_dated``, it
+  never moves a clock;
 - an accepted mention lets a clock observe ``min(created_at, produced)`` only, so one dated a
   little in the future moves no clock past the moment it was produced;
 - a record without a timestamp (None, or <= 0 as Kafka reports "none") is not checked and

@@ -1,4 +1,4 @@
-"""Reporting statistics with the conventions of SEMANTICS.md."""
+"""Reporting statistics with the conventions of docs/explanation/semantics.md."""
 
 from __future__ import annotations
 

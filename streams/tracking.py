@@ -126,7 +126,7 @@ def make_post(id: str, platform: str, brand: str, author_id: str, author_handle:
     """The one constructor of a Post from a record (live and replay alike): Post's fields in
     their order, then the brand config. ``is_brand`` is what the record says of its author; the
     post is the brand's also when its author is one of the brand's configured accounts, and the
-    brand's own posts are never complaints (SEMANTICS) and carry no details."""
+    brand's own posts are never complaints (docs/explanation/semantics.md) and carry no details."""
     is_brand = is_brand or config.is_brand_account(brand, author_handle, created_at_ms)
     return build_tuple(Post, (id, platform, brand, author_id, author_handle, is_brand,
                               created_at_ms, in_reply_to, in_reply_to_author_id,
