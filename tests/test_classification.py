@@ -419,9 +419,9 @@ def test_chunk_shortcuts_on_handles_urls_numbers(chunk: str) -> None:
 
 
 def test_bounded_cache_keeps_what_is_in_use() -> None:
-    from streams.classification.engine import _Cache
+    from streams.classification.cache import GenerationalCache
 
-    cache: _Cache[int] = _Cache(limit=3)
+    cache: GenerationalCache[int] = GenerationalCache(limit=3)
     cache.store("hot", 1)
     assert cache.recall("hot", None) == 1  # used again: young
     for i in range(10):  # one-off keys come and go in the old generation ...
@@ -431,8 +431,15 @@ def test_bounded_cache_keeps_what_is_in_use() -> None:
     for key in "abc":
         cache.store(key, 0)
         cache.recall(key, None)  # young is now full (hot, a, b), c demotes it
-    assert cache.recall("hot", None) == 1  # still there, in the old generation
-    assert len(cache.young) <= cache.limit and len(cache.old) <= cache.limit
+    cache.store("new", 0)  # a newcomer right after the young generation was demoted ...
+    assert cache.recall("hot", None) == 1  # ... drops nothing: still there, in the old one
+    assert cache.recall("a", None) == 0
+    for i in range(3):  # limit newcomers later, what was not used again is dropped
+        cache.store(f"later{i}", i)
+    cache.store("last", 0)
+    assert cache.recall("b", None) is None and cache.recall("c", None) is None
+    assert cache.young.get("hot") == 1
+    assert len(cache.young) <= cache.limit and len(cache.old) <= 2 * cache.limit
 
 
 def test_results_do_not_depend_on_the_caches(monkeypatch: pytest.MonkeyPatch) -> None:

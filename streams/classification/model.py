@@ -19,14 +19,18 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import random
 import re
-from array import array
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache import GenerationalCache
 from .engine import LexiconClassifier, default_classifier
+from .packed import MAX_WEIGHT, Layout
+from .text import normalise_text
 from .types import SENTIMENTS, Classification
 
 FORMAT = "mentionwatch-classifier-model"
@@ -47,6 +51,8 @@ _HEAD_KEYS = frozenset({"classes", "dense", "sparse"})
 # is half the F1 reached (Lipton et al. 2014: 0.3-0.45 for F1 of 0.6-0.9). complaint_score is
 # rescaled so that this cut is 0.5, the threshold every backend shares.
 COMPLAINT_CUT = 0.4
+# A dense weight beyond this is no trained model's (they are below 100).
+MAX_DENSE_WEIGHT = 1e6
 
 
 def _rescale(p: float, cut: float) -> float:
@@ -56,8 +62,12 @@ def _rescale(p: float, cut: float) -> float:
     return 0.5 + 0.5 * (p - cut) / (1.0 - cut)
 
 
-# Words whose features a model keeps ready (a full cache is emptied and refilled).
+# Words (and pieces of text) whose features a model keeps ready (a full cache is emptied and
+# refilled).
 _CACHE_LIMIT = 100_000
+_EXTRA_KEY = operator.attrgetter("extra_key")
+_EXTRA_TOKENS = operator.attrgetter("extra_tokens")
+_EXTRA_VALUES = operator.attrgetter("extra_values")
 
 
 class ModelError(ValueError):
@@ -88,8 +98,10 @@ class FeatureSettings:
         if not all(type(v) is int and 0 <= v <= 1000 for v in values.values()):
             raise ModelError("features: every setting must be a small non-negative integer")
         settings = cls(**values)
-        if settings.word_ngrams not in (1, 2) or settings.char_min > settings.char_max:
-            raise ModelError("features: word_ngrams must be 1 or 2 and char_min <= char_max")
+        if settings.word_ngrams not in (1, 2) or not 1 <= settings.char_min <= settings.char_max:
+            raise ModelError("features: word_ngrams must be 1 or 2 and 1 <= char_min <= char_max")
+        if settings.char_max > 16:
+            raise ModelError("features: char_max must be at most 16")
         return settings
 
 
@@ -132,10 +144,28 @@ def normalise(tok: str) -> str:
     return tok
 
 
+def chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The normalised tokens of one whitespace-free piece of text. No token spans whitespace,
+    so a text's tokens are its pieces' tokens in order (and pieces repeat: callers cache)."""
+    lowered = chunk.lower()
+    if lowered.isalnum():  # one plain word or number (most pieces): one \w+ token
+        return (normalise(lowered),)
+    return tuple(normalise(tok) for tok in _TOKEN.findall(lowered))
+
+
 def tokens(text: str, max_tokens: int) -> list[str]:
-    """A text's first max_tokens tokens, lower-cased and normalised."""
-    found = _TOKEN.findall(text.lower())
-    return [normalise(tok) for tok in found[:max_tokens]]
+    """A text's first max_tokens tokens, lower-cased and normalised (after HTML entities are
+    unescaped: the pieces the lexicon sees)."""
+    out: list[str] = []
+    for chunk in normalise_text(text)[0].split():
+        out += chunk_tokens(chunk)
+    return out[:max_tokens]
+
+
+# Character n-grams are taken of a word's first this many characters: longer "words" are
+# run-together hashtags or keyboard mashing, and a bound keeps a text's n-grams countable
+# (see .packed).
+MAX_NGRAM_WORD = 64
 
 
 def char_ngrams(tok: str, settings: FeatureSettings) -> list[str]:
@@ -143,7 +173,7 @@ def char_ngrams(tok: str, settings: FeatureSettings) -> list[str]:
     punctuation, emoji, placeholders and one-letter words)."""
     if len(tok) < 2 or not tok[0].isalpha():
         return []
-    padded = f" {tok} "
+    padded = f" {tok[:MAX_NGRAM_WORD]} "
     size = len(padded)
     return [padded[i:i + n] for n in range(settings.char_min, min(settings.char_max, size) + 1)
             for i in range(size - n + 1)]
@@ -328,33 +358,41 @@ class TrainedModel:
     threshold: float = 0.5
     sha256: str = ""
     lexicon: LexiconClassifier = field(default_factory=default_classifier)
-    _index: dict[str, int] = field(default_factory=dict)
-    # Prediction: every weight vector of every head in one order; per vocabulary entry, its
-    # weight in each vector; per word seen, its unigram weights and its character n-grams'
-    # summed weights and count (words repeat across texts: their n-grams are summed once).
+    # Prediction: every weight vector of every head in one order (dense weights as lists;
+    # sparse weights packed, see .packed: per vocabulary entry one int, by name, and the word
+    # pairs' by (word, word)); per word seen, its entry (its own weights as a word plus its
+    # character n-grams'). Per piece of text, its tokens and their entries are kept on the
+    # lexicon's analysis of the piece (see _features).
     _heads_order: list[tuple[str, int]] = field(default_factory=list)
     _dense_rows: list[list[float]] = field(default_factory=list)
-    _feature_rows: list[tuple[float, ...]] = field(default_factory=list)
-    _zeros: tuple[float, ...] = ()
-    _words: dict[str, tuple[int, int, tuple[float, ...]]] = field(default_factory=dict)
-    _sparse_vectors: list[array[float]] = field(default_factory=list)
-    _normalised: dict[str, str] = field(default_factory=dict)
+    _layout: Layout = field(default_factory=lambda: Layout(1))
+    _packed: dict[str, int] = field(default_factory=dict)
+    _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
+    _words: GenerationalCache[int] = field(
+        default_factory=lambda: GenerationalCache(_CACHE_LIMIT))
+    _key: object = field(default_factory=object)  # marks what this model keeps on pieces
 
     def __post_init__(self) -> None:
-        self._index = {name: i for i, name in enumerate(self.vocabulary)}
         if not self.sha256:
             self.sha256 = hashlib.sha256(_canonical(self._body())).hexdigest()
         ordered = sorted(self.heads.items())
         self._heads_order = [(name, len(head.sparse)) for name, head in ordered]
         self._dense_rows = [vec for _, head in ordered for vec in head.dense]
         vectors = [vec for _, head in ordered for vec in head.sparse]
-        # contiguous doubles: a text's words hit scattered rows of large vectors, and a list of
-        # float objects costs a cache miss per weight
-        self._sparse_vectors = [array("d", vec) for vec in vectors]
-        self._feature_rows = list(zip(*vectors, strict=True)) if self.vocabulary else []
-        self._zeros = (0.0,) * len(vectors)
-        self._words = {}
-        self._normalised = {}
+        layout = self._layout = Layout(len(vectors))
+        self._packed = {sys.intern(name): layout.entry(row)
+                        for name, row in zip(self.vocabulary, zip(*vectors, strict=True),
+                                             strict=True)}
+        # A word pair is "a b"; no token holds a space, and a character n-gram has spaces only
+        # at its ends (the padding), so exactly the pairs split into two non-empty words.
+        # (Interned, as the tokens are: a hit compares by identity.)
+        self._pairs = {}
+        if self.features.word_ngrams >= 2:
+            for name, packed in self._packed.items():
+                pair = name.split(" ")
+                if len(pair) == 2 and pair[0] and pair[1]:
+                    key = (sys.intern(pair[0]), sys.intern(pair[1]))
+                    self._pairs[key] = packed & layout.word_mask
 
     @property
     def name(self) -> str:
@@ -364,57 +402,57 @@ class TrainedModel:
     def model_sha256(self) -> str:
         return self.sha256
 
-    def _word(self, tok: str) -> tuple[int, int, tuple[float, ...]]:
-        """(the word's vocabulary index or -1, how many of its character n-grams are in the
-        vocabulary, their summed weights per vector), cached."""
-        if len(self._words) >= _CACHE_LIMIT:
-            self._words.clear()  # bounded memory: refilled by the words in use
-        rows, get = self._feature_rows, self._index.get
-        known = [rows[j] for j in map(get, char_ngrams(tok, self.features)) if j is not None]
-        sums = tuple(map(math.fsum, zip(*known, strict=True))) if known else self._zeros
-        entry = (get(tok, -1), len(known), sums)
-        self._words[tok] = entry
+    def _word(self, tok: str) -> int:
+        """The word's entry: its own weights as a word feature (if in the vocabulary) plus its
+        character n-grams' (cached)."""
+        entry = self._words.recall(tok, None)
+        if entry is None:
+            get, layout = self._packed.get, self._layout
+            own = get(tok, 0) & layout.word_mask
+            chars = sum(filter(None, map(get, char_ngrams(tok, self.features))))
+            entry = self._words.store(tok, own + (chars & layout.char_mask))
         return entry
 
-    def _tokens(self, text: str) -> list[str]:
-        """tokens(), each distinct token normalised once (cached)."""
-        found = _TOKEN.findall(text.lower())
+    def _word_entry(self, tok: str) -> int:
+        entry = self._words.young.get(tok)
+        return self._word(tok) if entry is None else entry
+
+    def _chunk(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """A piece of text's tokens (interned: the word pairs' keys are) and their entries."""
+        toks = tuple(map(sys.intern, chunk_tokens(chunk)))
+        return toks, tuple(map(self._word_entry, toks))
+
+    def _features(self, words: list[str], pieces: list[Any]) -> tuple[list[str], list[int]]:
+        """tokens() and each token's entry, from the text's pieces as the lexicon cut and
+        analysed them: what the model derives from a piece is kept on the lexicon's analysis
+        of it (one cache lookup per piece, not two)."""
+        key = self._key
+        if list(map(_EXTRA_KEY, pieces)).count(key) != len(pieces):
+            for word, piece in zip(words, pieces, strict=True):
+                if piece.extra_key is not key:
+                    piece.extra_tokens, piece.extra_values = self._chunk(word)
+                    piece.extra_key = key
+        toks = list(itertools.chain.from_iterable(map(_EXTRA_TOKENS, pieces)))
+        entries = list(itertools.chain.from_iterable(map(_EXTRA_VALUES, pieces)))
         limit = self.features.max_tokens
-        if len(found) > limit:
-            found = found[:limit]
-        cache = self._normalised
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        get = cache.get
-        out = [get(tok) for tok in found]
-        if None in out:
-            for i, tok in enumerate(found):
-                if out[i] is None:
-                    out[i] = cache[tok] = normalise(tok)
-        return out  # type: ignore[return-value]
+        if len(toks) > limit:
+            del toks[limit:], entries[limit:]
+        return toks, entries
 
-    def _scores(self, toks: Sequence[str], dense: list[float]) -> list[float]:
-        """Each weight vector's score: the same sums as training's (see _row), grouped."""
-        cached, word = self._words.get, self._word
-        entries = [cached(tok) or word(tok) for tok in dict.fromkeys(toks)]
-        if not entries:
-            return [sum(map(float.__mul__, d, dense)) for d in self._dense_rows]
-        indices, n_chars, char_rows = zip(*entries, strict=True)
-        word_idx = [i for i in indices if i >= 0]
-        if self.features.word_ngrams >= 2 and len(toks) > 1:
-            get = self._index.get
-            pairs = dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(toks))
-            word_idx += [i for i in map(get, pairs) if i is not None]
-        n_char = sum(n_chars)
-        word_scale = 1.0 / math.sqrt(len(word_idx)) if word_idx else 0.0
+    def _scores(self, toks: Sequence[str], entries: Sequence[int], dense: list[float]
+                ) -> list[float]:
+        """Each weight vector's score: the same sums as training's (see _row)."""
+        total = sum(dict(zip(toks, entries, strict=True)).values())  # each distinct word once
+        if self._pairs and len(toks) > 1:
+            pairs = dict.fromkeys(itertools.pairwise(toks))  # each distinct pair once
+            total += sum(filter(None, map(self._pairs.get, pairs)))
+        n_word, words, n_char, chars = self._layout.sums(total)
+        word_scale = 1.0 / math.sqrt(n_word) if n_word else 0.0
         char_scale = 1.0 / math.sqrt(n_char) if n_char else 0.0
-        return [sum(map(float.__mul__, d, dense)) + word_scale * sum(map(v.__getitem__, word_idx))
-                + char_scale * sum(c)
-                for d, v, c in zip(self._dense_rows, self._sparse_vectors,
-                                   zip(*char_rows, strict=True), strict=True)]
+        return [sum(map(operator.mul, d, dense)) + word_scale * w + char_scale * c
+                for d, w, c in zip(self._dense_rows, words, chars, strict=True)]
 
-    def _predict(self, toks: Sequence[str], dense: list[float]) -> dict[str, float]:
-        z = self._scores(toks, dense)
+    def _probabilities_by_task(self, z: list[float]) -> dict[str, float]:
         out: dict[str, float] = {}
         at = 0
         for name, k in self._heads_order:
@@ -428,12 +466,14 @@ class TrainedModel:
     def predict(self, text: str, lang: str | None = None) -> dict[str, float]:
         """Probabilities: P(negative/neutral/positive) when trained for sentiment, P(complaint)
         and P(relevant) when trained for them."""
-        lex = self.lexicon.classify(text, lang)
-        return self._predict(self._tokens(text), dense_features(text, lex))
+        lex, words, pieces = self.lexicon.classify_pieces(text, lang)
+        toks, entries = self._features(words, pieces)
+        return self._probabilities_by_task(self._scores(toks, entries, dense_features(text, lex)))
 
     def classify(self, text: str, lang: str | None = None) -> Classification:
-        lex = self.lexicon.classify(text, lang)
-        p = self._predict(self._tokens(text), dense_features(text, lex))
+        lex, words, pieces = self.lexicon.classify_pieces(text, lang)
+        toks, entries = self._features(words, pieces)
+        p = self._probabilities_by_task(self._scores(toks, entries, dense_features(text, lex)))
         return self._decide(lex, p)
 
     def classify_extracted(self, extracted: Extracted) -> Classification:
@@ -442,7 +482,9 @@ class TrainedModel:
         return self._decide(extracted.lexicon, self.predict_extracted(extracted))
 
     def predict_extracted(self, extracted: Extracted) -> dict[str, float]:
-        return self._predict(extracted.tokens, extracted.dense)
+        toks = extracted.tokens
+        entries = list(map(self._word_entry, toks))
+        return self._probabilities_by_task(self._scores(toks, entries, extracted.dense))
 
     def _decide(self, lex: Classification, p: dict[str, float]) -> Classification:
         if "negative" in p:
@@ -668,8 +710,11 @@ def _parse_heads(raw: Any, n_sparse: int) -> dict[str, _Head]:
             raise ModelError(f"model head {name!r}: classes must be {expected}")
         k = len(expected) if name == "sentiment" else 1
         dense, sparse = head["dense"], head["sparse"]
-        if not (_matrix(dense, k, len(DENSE_FEATURES)) and _matrix(sparse, k, n_sparse)):
-            raise ModelError(f"model head {name!r}: weights of the wrong shape or type")
+        if not (_matrix(dense, k, len(DENSE_FEATURES), MAX_DENSE_WEIGHT)
+                and _matrix(sparse, k, n_sparse, MAX_WEIGHT)):
+            raise ModelError(f"model head {name!r}: weights of the wrong shape or type, or "
+                             f"beyond +-{MAX_WEIGHT:g} (word and n-gram weights) or "
+                             f"+-{MAX_DENSE_WEIGHT:g} (the others)")
         heads[name] = _Head(tuple(classes), [[float(w) for w in v] for v in dense],
                             [[float(w) for w in v] for v in sparse])
     if "sentiment" not in heads and "complaint" not in heads:
@@ -677,7 +722,8 @@ def _parse_heads(raw: Any, n_sparse: int) -> dict[str, _Head]:
     return heads
 
 
-def _matrix(value: Any, rows: int, cols: int) -> bool:
+def _matrix(value: Any, rows: int, cols: int, bound: float) -> bool:
     return (isinstance(value, list) and len(value) == rows
             and all(isinstance(v, list) and len(v) == cols
-                    and all(type(w) in (int, float) for w in v) for v in value))
+                    and all(type(w) in (int, float) and -bound <= w <= bound for w in v)
+                    for v in value))
