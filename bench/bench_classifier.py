@@ -15,6 +15,8 @@ texts again is fast and says little. Measured here, for the lexicon and for a tr
 The model is trained here, on the airline and GermEval dev sets, and never written anywhere
 (the data is licensed non-commercial; nothing fitted on it is shipped). Throughput is texts per
 CPU second of this single-threaded process, so other load on the machine does not distort it.
+The targets are judged with the classifier compiled (./dev setup does it, see
+streams/classification/compiled.py); the first line says which ran.
 
     python bench/bench_classifier.py [--texts N] [--data DIR]
 """
@@ -35,6 +37,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from streams.classification import LexiconClassifier  # noqa: E402
+from streams.classification.compiled import is_compiled  # noqa: E402
 from streams.classification.model import LabelledText, load_model, train  # noqa: E402
 
 TARGETS = {"lexicon": 20_000, "model": 10_000}
@@ -123,6 +126,8 @@ def main() -> None:
     fresh = fresh_texts(by_set, args.texts, seed=2, seen=seen)
     chars = sum(map(len, fresh)) / len(fresh)
     print(f"python {sys.version.split()[0]}, one process, one thread")
+    print("  classifier: " + ("compiled by mypyc (./dev setup)" if is_compiled() else
+                             "Python source, not compiled (python -m tools.compile_classifier)"))
     print(f"  real texts: {len(real)} ({', '.join(f'{k} {len(v)}' for k, v in sets.items())})")
     print(f"  fresh texts: {len(fresh)} measured after {len(warmup)} others, mean "
           f"{chars:.0f} characters, none seen before")

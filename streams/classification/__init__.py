@@ -21,10 +21,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from .engine import DEFAULT_COMPLAINT_THRESHOLD, LexiconClassifier, default_classifier
-from .langid import detect_language
-from .model import ModelError, TrainedModel, load_model
-from .types import Classification, Classifier
+from .compiled import check_not_stale
+
+check_not_stale()  # before the first compiled module is imported (see .compiled)
+
+from .engine import DEFAULT_COMPLAINT_THRESHOLD, LexiconClassifier, default_classifier  # noqa: E402
+from .langid import detect_language  # noqa: E402
+from .model import ModelError, TrainedModel, load_model  # noqa: E402
+from .types import Classification, Classifier  # noqa: E402
 
 __all__ = [
     "DEFAULT_BACKEND",

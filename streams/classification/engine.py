@@ -434,7 +434,8 @@ class _Piece:
     """A whitespace-separated piece of text: its token infos, hashtags, scare-quoted words and
     language vote, and its tokens with their entries per language (``en``, ``de``, ``und``:
     filled on first use). ``extra_tokens`` and ``extra_values``: what a classifier built on the
-    lexicon derived from the piece, valid while ``extra_key`` is that classifier's key."""
+    lexicon derived from the piece, valid while ``extra_key`` is that classifier's key (a
+    positive int)."""
 
     __slots__ = (
         "de",
@@ -464,7 +465,7 @@ class _Piece:
         self.en: tuple[_Token, ...] | None = None
         self.de: tuple[_Token, ...] | None = None
         self.und: tuple[_Token, ...] | None = None
-        self.extra_key: object = None
+        self.extra_key = 0
         self.extra_tokens: tuple[str, ...] = ()
         self.extra_values: tuple[int, ...] = ()
 

@@ -66,6 +66,7 @@ def _rescale(p: float, cut: float) -> float:
 # refilled).
 _CACHE_LIMIT = 100_000
 _EXTRA_KEY = operator.attrgetter("extra_key")
+_MODEL_KEYS = itertools.count(1)
 _EXTRA_TOKENS = operator.attrgetter("extra_tokens")
 _EXTRA_VALUES = operator.attrgetter("extra_values")
 
@@ -370,7 +371,8 @@ class TrainedModel:
     _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
     _words: GenerationalCache[int] = field(
         default_factory=lambda: GenerationalCache(_CACHE_LIMIT))
-    _key: object = field(default_factory=object)  # marks what this model keeps on pieces
+    # marks what this model keeps on the lexicon's pieces (unique among the models loaded)
+    _key: int = field(default_factory=lambda: next(_MODEL_KEYS))
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -429,7 +431,7 @@ class TrainedModel:
         key = self._key
         if list(map(_EXTRA_KEY, pieces)).count(key) != len(pieces):
             for word, piece in zip(words, pieces, strict=True):
-                if piece.extra_key is not key:
+                if piece.extra_key != key:
                     piece.extra_tokens, piece.extra_values = self._chunk(word)
                     piece.extra_key = key
         toks = list(itertools.chain.from_iterable(map(_EXTRA_TOKENS, pieces)))
