@@ -206,7 +206,7 @@ class LexiconClassifier:
             k: GenerationalCache(_CACHE_LIMIT) for k in lexicons
         }
         self._tokens: GenerationalCache[TokenInfo] = GenerationalCache(_CACHE_LIMIT)
-        self._pieces: GenerationalCache[_Piece] = GenerationalCache(_CHUNK_CACHE_LIMIT)
+        self._pieces: GenerationalCache[Piece] = GenerationalCache(_CHUNK_CACHE_LIMIT)
         # compound heads by their last four letters, first parts by their first four, longest
         # first (so an unknown word is checked against a handful of candidates, not all cuts)
         self._suffix_index = {k: _index(lx.suffixes, last=True) for k, lx in lexicons.items()}
@@ -234,7 +234,7 @@ class LexiconClassifier:
             self._tokens.store(tok, info)
         return info
 
-    def _piece(self, piece: str) -> _Piece:
+    def _piece(self, piece: str) -> Piece:
         """A whitespace-free piece of text analysed (cached: pieces repeat a lot)."""
         hit = self._pieces.recall(piece, None)
         if hit is not None:
@@ -246,9 +246,9 @@ class LexiconClassifier:
             return self._pieces.store(piece, _no_tokens())
         info = self._info
         infos = (info(tokens[0]),) if len(tokens) == 1 else tuple([info(t) for t in tokens])
-        return self._pieces.store(piece, _Piece(infos, hashtags, scare))
+        return self._pieces.store(piece, Piece(infos, hashtags, scare))
 
-    def _looked_up(self, piece: _Piece, lang: str) -> tuple[_Token, ...]:
+    def _looked_up(self, piece: Piece, lang: str) -> tuple[_Token, ...]:
         """The piece's tokens with their lexicon entries in ``lang`` (kept on the piece)."""
         hashtags = piece.hashtags
         infos = piece.infos
@@ -377,10 +377,10 @@ class LexiconClassifier:
 
     def classify_pieces(
         self, text: str, lang: str | None = None, *, threshold: float | None = None
-    ) -> tuple[Classification, list[str], list[_Piece]]:
+    ) -> tuple[Classification, list[str], list[Piece]]:
         """:meth:`classify`, plus the text's whitespace-separated pieces (after
         :func:`normalise_text`) and their analyses, on which a classifier built on this one
-        (the trained model) keeps what it derives from each piece (``_Piece.extra_*``): one
+        (the trained model) keeps what it derives from each piece (``Piece.extra_*``): one
         cache lookup per piece instead of two."""
         language, addressed, tokens, sarcasm_tagged, scare, words, pieces = self._tokenised(
             text, lang
@@ -430,7 +430,7 @@ class LexiconClassifier:
         return language, addressed, tokens, sarcasm_tagged, frozenset(scare_list), words, pieces
 
 
-class _Piece:
+class Piece:
     """A whitespace-separated piece of text: its token infos, hashtags, scare-quoted words and
     language vote, and its tokens with their entries per language (``en``, ``de``, ``und``:
     filled on first use). ``extra_tokens`` and ``extra_values``: what a classifier built on the
@@ -473,9 +473,9 @@ class _Piece:
 _TOKENS_IN = {lang: operator.attrgetter(lang) for lang in ("en", "de", "und")}
 
 
-def _no_tokens() -> _Piece:
+def _no_tokens() -> Piece:
     """A piece without tokens."""
-    piece = _Piece((), (), ())
+    piece = Piece((), (), ())
     piece.en = piece.de = piece.und = ()
     return piece
 
@@ -486,7 +486,7 @@ _MARKED = operator.attrgetter("marked")
 # A text after phase 1: its language; whether it is addressed to someone (starts with
 # @handle); its tokens with their entries; whether it is tagged #sarcasm/#ironie; its
 # scare-quoted words; its whitespace-separated pieces and their analyses.
-_Tokenised = tuple[str, bool, list[_Token], bool, frozenset[str], list[str], list["_Piece"]]
+_Tokenised = tuple[str, bool, list[_Token], bool, frozenset[str], list[str], list[Piece]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import GenerationalCache
-from .engine import LexiconClassifier, default_classifier
+from .engine import LexiconClassifier, Piece, default_classifier
 from .packed import MAX_WEIGHT, Layout
 from .text import normalise_text
 from .types import SENTIMENTS, Classification
@@ -62,8 +62,7 @@ def _rescale(p: float, cut: float) -> float:
     return 0.5 + 0.5 * (p - cut) / (1.0 - cut)
 
 
-# Words (and pieces of text) whose features a model keeps ready (a full cache is emptied and
-# refilled).
+# Words whose features a model keeps ready, per generation (see .cache).
 _CACHE_LIMIT = 100_000
 _EXTRA_KEY = operator.attrgetter("extra_key")
 _MODEL_KEYS = itertools.count(1)
@@ -424,7 +423,8 @@ class TrainedModel:
         toks = tuple(map(sys.intern, chunk_tokens(chunk)))
         return toks, tuple(map(self._word_entry, toks))
 
-    def _features(self, words: list[str], pieces: list[Any]) -> tuple[list[str], list[int]]:
+    def _features(self, words: Sequence[str], pieces: Sequence[Piece]
+                  ) -> tuple[list[str], list[int]]:
         """tokens() and each token's entry, from the text's pieces as the lexicon cut and
         analysed them: what the model derives from a piece is kept on the lexicon's analysis
         of it (one cache lookup per piece, not two)."""
