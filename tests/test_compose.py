@@ -467,13 +467,14 @@ def test_image_installs_only_hash_locked_packages():
             continue
         if " -r " in f" {args}":
             assert "--require-hashes" in args, f"pip {verb} {args}: add --require-hashes"
-            assert re.search(r"-r requirements/(build|runtime)\.lock\b", args), args
+            assert re.search(r"-r requirements/(build|runtime|test)\.lock\b", args), args
         else:
             assert "--no-deps" in args, f"pip {verb} {args}: without a lock, use --no-deps"
         if verb == "wheel" and " . " in f" {args} ":
             assert "--no-build-isolation" in args, "build with the locked setuptools"
     locks = re.findall(r"-r requirements/(\w+)\.lock", builder)
-    assert sorted(locks) == ["build", "runtime"], locks
+    # test.lock: mypy, to compile the classifier in the builder stage (never in the image)
+    assert sorted(locks) == ["build", "runtime", "test"], locks
     assert "--index-url" not in builder and "--extra-index-url" not in builder
 
 
