@@ -124,6 +124,11 @@ def test_a_compiled_build_older_than_its_source_is_refused(tmp_path: Path) -> No
 
     current = run()
     assert current.returncode == 0 and current.stdout.split() == ["True", "True"], current.stderr
+    engine = next(package.glob("engine.*.so"))
+    kept = engine.rename(engine.with_suffix(".kept"))  # a build missing one module
+    incomplete = run()
+    assert incomplete.returncode == 1 and "incomplete" in incomplete.stderr, incomplete.stderr
+    kept.rename(engine)
     with (package / "engine.py").open("a") as handle:
         handle.write("\n# an edit after the build\n")
     stale = run()

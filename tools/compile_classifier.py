@@ -43,7 +43,7 @@ PACKAGE_DIR: Path = _compiled.PACKAGE_DIR
 STAMP: str = _compiled.STAMP
 compiled_files = _compiled.compiled_files
 source_digest = _compiled.source_digest
-GROUP = "streams.classification.classifier"  # the shared library: classifier__mypyc.*.so
+GROUP = "streams.classification.classifier"  # its shared library: SHARED_LIBRARY
 
 
 def cache_dir(digest: str) -> Path:

@@ -29,18 +29,31 @@ def source_digest(directory: Path = PACKAGE_DIR) -> str:
     return digest.hexdigest()
 
 
+#: The build's shared library (the modules' code; each module's own file is a small shim).
+SHARED_LIBRARY = "classifier__mypyc"
+
+
 def compiled_files(directory: Path = PACKAGE_DIR) -> list[Path]:
     """The extension modules of a compiled build in ``directory`` (none: pure Python)."""
-    names = (*COMPILED_MODULES, "classifier__mypyc")
+    names = (*COMPILED_MODULES, SHARED_LIBRARY)
     return sorted(p for name in names for p in directory.glob(f"{name}.*.so"))
 
 
 def check_not_stale(directory: Path = PACKAGE_DIR) -> None:
-    """Raise ImportError if compiled modules are present but built from other sources."""
-    if not compiled_files(directory):
+    """Raise ImportError if compiled modules are present but not all of them, or built from
+    other sources."""
+    found = compiled_files(directory)
+    if not found:
         return
+    missing = {*COMPILED_MODULES, SHARED_LIBRARY} - {p.name.split(".")[0] for p in found}
     stamp = directory / STAMP
     recorded = stamp.read_text().strip() if stamp.exists() else ""
+    if missing:
+        raise ImportError(
+            f"the compiled classifier in {directory} is incomplete (no {sorted(missing)}): run "
+            "./dev setup to rebuild it, or `python -m tools.compile_classifier --clean` to run "
+            "the Python source"
+        )
     if recorded != source_digest(directory):
         raise ImportError(
             f"the compiled classifier in {directory} was built from other sources than the "
