@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from streams.classification.compiled import PACKAGE_DIR, compiled_files, is_compiled
+from tools.compile_classifier import copy_sources
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MENTIONWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -75,12 +76,7 @@ def _probe(pythonpath: Path, texts: list[str]) -> dict[str, object]:
 
 
 def _copy_package(dest: Path, *, with_compiled: bool) -> Path:
-    package = dest / "streams" / "classification"
-    package.mkdir(parents=True)
-    (dest / "streams" / "__init__.py").write_text("")
-    for path in PACKAGE_DIR.glob("*.py"):
-        shutil.copy2(path, package / path.name)
-    shutil.copytree(PACKAGE_DIR / "data", package / "data")
+    package = copy_sources(PACKAGE_DIR, dest)
     if with_compiled:
         for path in [*compiled_files(), PACKAGE_DIR / "compiled.sha256"]:
             shutil.copy2(path, package / path.name)

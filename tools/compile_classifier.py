@@ -57,17 +57,23 @@ def clean(package: Path) -> None:
     (package / STAMP).unlink(missing_ok=True)
 
 
+def copy_sources(package: Path, dest: Path) -> Path:
+    """The package's Python sources and data (no build) as dest/streams/classification."""
+    target = dest / "streams" / "classification"
+    target.mkdir(parents=True)
+    (dest / "streams" / "__init__.py").write_text("")
+    for path in package.glob("*.py"):
+        shutil.copy2(path, target / path.name)
+    shutil.copytree(package / "data", target / "data")
+    return target
+
+
 def build(package: Path, out: Path) -> None:
     """Compile into ``out`` (the extension modules, flat)."""
     with tempfile.TemporaryDirectory(prefix="mentionwatch-mypyc-") as tmp:
         work = Path(tmp)
         # mypyc compiles modules by their package path: a copy of the package's sources
-        target = work / "streams" / "classification"
-        target.mkdir(parents=True)
-        (work / "streams" / "__init__.py").write_text("")
-        for path in package.glob("*.py"):
-            shutil.copy2(path, target / path.name)
-        shutil.copytree(package / "data", target / "data")
+        target = copy_sources(package, work)
         script = (
             "from setuptools import setup\n"
             "from mypyc.build import mypycify\n"
