@@ -1,7 +1,7 @@
 """Whether the classifier runs compiled, and a guard against stale compiled modules.
 
 ``./dev setup`` compiles the classifier's hot modules with mypyc (tools/compile_classifier.py):
-the same Python source, as C extension modules next to it, about 1.5 times as fast, with the
+the same Python source, as C extension modules next to it, about 1.8 times as fast, with the
 same results (tests/test_compiled_classifier.py). Python imports an extension module before the
 source beside it, so a compiled module older than its source would run the old code silently;
 the build records a digest of the sources, and importing the package refuses a compiled build
