@@ -121,12 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     digest = source_digest(package)
     stamp = package / STAMP
-    if compiled_files(package) and stamp.exists() and stamp.read_text().strip() == digest:
+    complete = len(COMPILED_MODULES) + 1
+    if (len(compiled_files(package)) == complete and stamp.exists()
+            and stamp.read_text().strip() == digest):
         print("compile_classifier: the compiled classifier is current")
         return 0
+    clean(package)  # a stale build goes first: if this one fails, the source runs
     cached = cache_dir(digest)
-    if not (cached.is_dir() and len(list(cached.glob("*.so"))) == len(COMPILED_MODULES) + 1):
-        print("compile_classifier: compiling the classifier with mypyc (about a minute)",
+    if not (cached.is_dir() and len(list(cached.glob("*.so"))) == complete):
+        print("compile_classifier: compiling the classifier with mypyc (about 15 seconds)",
               flush=True)
         partial = cached.with_name(cached.name + f".partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
