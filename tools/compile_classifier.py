@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(partial, ignore_errors=True)
         build(package, partial)
         shutil.rmtree(cached, ignore_errors=True)
-        partial.replace(cached)
+        try:
+            partial.replace(cached)
+        except OSError:  # another build of the same sources got there first: use that one
+            shutil.rmtree(partial, ignore_errors=True)
     install(package, cached, digest)
     print(f"compile_classifier: installed the compiled classifier ({digest[:12]})")
     return 0
