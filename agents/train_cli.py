@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.eval_classifier import METRIC_COLUMNS as _COLUMNS
+from agents.eval_classifier import METRIC_COLUMNS
 from streams.classification import Classification, Classifier
 from streams.classification.engine import default_classifier
 from streams.classification.model import (
@@ -158,14 +158,14 @@ def label_counts(examples: Sequence[LabelledText]) -> dict[str, dict[str, int]]:
 def format_cv_table(results: dict[str, dict[str, Any]]) -> str:
     """One block per data set: the model's held-out figures and the two baselines'."""
     header = f"{'data set':<16} {'n':>6}  {'system':<9}" + "".join(
-        f" {label:>9}" for _, label in _COLUMNS)
+        f" {label:>9}" for _, label in METRIC_COLUMNS)
     lines = [header, "-" * len(header)]
     for name, result in results.items():
         for i, system in enumerate(CV_SYSTEMS):
             metrics = result["systems"][system]
             first = f"{name[:16]:<16} {result['n']:>6}" if i == 0 else " " * 23
             cells = "".join(f" {metrics[key]:>9.3f}" if key in metrics else f" {'-':>9}"
-                            for key, _ in _COLUMNS)
+                            for key, _ in METRIC_COLUMNS)
             lines.append(f"{first}  {system:<9}{cells}")
         relevance = result["systems"]["model"].get("relevance_accuracy")
         if relevance is not None:

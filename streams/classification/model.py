@@ -464,18 +464,20 @@ class TrainedModel:
             at += k
         return out
 
+    def _lexicon_and_probabilities(self, text: str, lang: str | None
+                                   ) -> tuple[Classification, dict[str, float]]:
+        lex, words, pieces = self.lexicon.classify_pieces(text, lang)
+        toks, entries = self._features(words, pieces)
+        return lex, self._probabilities_by_task(
+            self._scores(toks, entries, dense_features(text, lex)))
+
     def predict(self, text: str, lang: str | None = None) -> dict[str, float]:
         """Probabilities: P(negative/neutral/positive) when trained for sentiment, P(complaint)
         and P(relevant) when trained for them."""
-        lex, words, pieces = self.lexicon.classify_pieces(text, lang)
-        toks, entries = self._features(words, pieces)
-        return self._probabilities_by_task(self._scores(toks, entries, dense_features(text, lex)))
+        return self._lexicon_and_probabilities(text, lang)[1]
 
     def classify(self, text: str, lang: str | None = None) -> Classification:
-        lex, words, pieces = self.lexicon.classify_pieces(text, lang)
-        toks, entries = self._features(words, pieces)
-        p = self._probabilities_by_task(self._scores(toks, entries, dense_features(text, lex)))
-        return self._decide(lex, p)
+        return self._decide(*self._lexicon_and_probabilities(text, lang))
 
     def classify_extracted(self, extracted: Extracted) -> Classification:
         """classify() of a text whose features :func:`extract` computed (with the same
